@@ -1,0 +1,3 @@
+from nerlstm.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""Turning sentences into padded tensors, sentences of similar length batched together."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from nerlstm.vocab import TagVocab, Vocab
+
+
+@dataclass
+class Batch:
+    """Tensors for a batch of sentences.
+
+    Attributes:
+        indices: position of each sentence in the list it came from.
+        word_ids: (batch, length), 0 past each sentence's end.
+        mask: (batch, length), True on real tokens.
+        lengths: (batch,), on the CPU, as packing wants.
+        char_ids: (distinct words, longest word) characters of each distinct word.
+        char_lengths: (distinct words,), on the CPU.
+        word_to_distinct: (batch, length), row of ``char_ids`` for each token.
+        tag_ids: (batch, length) gold tag ids, or None.
+    """
+
+    indices: list[int]
+    word_ids: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    char_ids: torch.Tensor
+    char_lengths: torch.Tensor
+    word_to_distinct: torch.Tensor
+    tag_ids: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        if torch.device(device).type == "cpu":
+            return self
+        moved = {name: value.to(device) for name, value in vars(self).items()
+                 if isinstance(value, torch.Tensor) and name not in ("lengths", "char_lengths")}
+        return Batch(**{**vars(self), **moved})
+
+
+class Encoder:
+    """Maps tokens and tags to ids with the model's vocabularies."""
+
+    def __init__(self, words: Vocab, chars: Vocab, tags: TagVocab) -> None:
+        self.words = words
+        self.chars = chars
+        self.tags = tags
+        self._char_cache: dict[str, list[int]] = {}
+        self._word_cache: dict[str, int] = {}
+
+    def word_id(self, token: str) -> int:
+        found = self._word_cache.get(token)
+        if found is None:
+            found = self._word_cache[token] = self.words.word_id(token)
+        return found
+
+    def char_ids(self, token: str) -> list[int]:
+        found = self._char_cache.get(token)
+        if found is None:
+            found = self._char_cache[token] = [self.chars.get(char) for char in token]
+        return found
+
+    def batch(self, sentences: Sequence[Sequence[str]], indices: list[int],
+              tags: Sequence[Sequence[str]] | None = None) -> Batch:
+        """Tensors for the sentences at ``indices`` of ``sentences`` (and their tags)."""
+        chosen = [sentences[index] for index in indices]
+        lengths = [len(tokens) for tokens in chosen]
+        width = max(lengths)
+        word_ids = torch.zeros(len(chosen), width, dtype=torch.long)
+        word_to_distinct = torch.zeros(len(chosen), width, dtype=torch.long)
+        distinct: dict[str, int] = {}
+        for row, tokens in enumerate(chosen):
+            word_ids[row, :len(tokens)] = torch.tensor([self.word_id(t) for t in tokens])
+            word_to_distinct[row, :len(tokens)] = torch.tensor(
+                [distinct.setdefault(token, len(distinct)) for token in tokens])
+        char_lengths = [len(token) for token in distinct]
+        char_ids = torch.zeros(len(distinct), max(char_lengths), dtype=torch.long)
+        for row, token in enumerate(distinct):
+            char_ids[row, :len(token)] = torch.tensor(self.char_ids(token))
+        tag_ids = None
+        if tags is not None:
+            tag_ids = torch.zeros(len(chosen), width, dtype=torch.long)
+            for row, index in enumerate(indices):
+                tag_ids[row, :lengths[row]] = torch.tensor(
+                    [self.tags.index[tag] for tag in tags[index]])
+        length_tensor = torch.tensor(lengths)
+        mask = torch.arange(width).unsqueeze(0) < length_tensor.unsqueeze(1)
+        return Batch(indices, word_ids, mask, length_tensor, char_ids,
+                     torch.tensor(char_lengths), word_to_distinct, tag_ids)
+
+
+def batch_indices(lengths: Sequence[int], batch_size: int,
+                  rng: random.Random | None = None) -> Iterator[list[int]]:
+    """Groups of sentence indices, sentences of similar length together.
+
+    With ``rng`` (training), sentences of equal length are shuffled before grouping and the
+    groups come in random order; without it, the order is fixed.
+    """
+    order = list(range(len(lengths)))
+    if rng is not None:
+        rng.shuffle(order)
+    order.sort(key=lambda index: lengths[index])  # stable: ties keep the shuffled order
+    groups = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(groups)
+    yield from groups

@@ -1,0 +1,322 @@
+"""The command line: options in, rendering out; the work happens in the library modules.
+
+torch is imported inside the commands, so that ``--help`` and usage errors answer at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nerlstm.config import Config
+from nerlstm.errors import NerlstmError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Named-entity recognition with a character+word BiLSTM-CRF.")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class SchemeChoice(str, Enum):
+    auto = "auto"
+    iob1 = "iob1"
+    iob2 = "iob2"
+    bioes = "bioes"
+
+
+class TrainScheme(str, Enum):
+    bioes = "bioes"
+    iob2 = "iob2"
+
+
+class OptimizerChoice(str, Enum):
+    sgd = "sgd"
+    adam = "adam"
+
+
+class DeviceChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Turn user errors into one ``error:`` line and their exit code, Ctrl-C into 130."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except NerlstmError as error:
+            err.print(f"error: {error}", markup=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, and keep Python from
+            # complaining about the pipe while it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+
+    return run
+
+
+# Options shared by the commands that read column files.
+TokenColumn = typer.Option(0, "--token-column", help="0-based column of the token; negative counts from the end.")
+TagColumn = typer.Option(-1, "--tag-column", help="0-based column of the tag; negative counts from the end.")
+Encoding = typer.Option("utf-8", "--encoding", help="Encoding of the input files.")
+Scheme = typer.Option(SchemeChoice.auto, "--scheme", help="Tag scheme of the input; auto detects it.")
+ModelPath = typer.Option(..., "--model", "-m", help="Model file.")
+
+
+def _read_tagged(path: Path, token_column: int, tag_column: int, encoding: str,
+                 scheme: SchemeChoice):
+    from nerlstm.conll import read_tagged
+
+    return read_tagged(str(path), token_column=token_column, tag_column=tag_column,
+                       encoding=encoding, scheme=scheme.value)
+
+
+def _choose_device(device: DeviceChoice) -> str:
+    import torch
+
+    if device == DeviceChoice.cuda and not torch.cuda.is_available():
+        raise NerlstmError("--device cuda: no CUDA GPU is available here (use --device cpu)",
+                           exit_code=2)
+    if device == DeviceChoice.auto:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device.value
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _describe_data(name: str, data) -> None:
+    counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(data.entity_counts.items()))
+    err.print(f"{name}: {data.path}: {len(data.sentences):,} sentences, {data.tokens:,} tokens, "
+              f"scheme {data.scheme}; entities: {counts or 'none'}", markup=False)
+
+
+@app.command("train")
+@reports_errors
+def train_command(
+    train_file: Path = typer.Argument(..., help="Training data, a CoNLL column file."),
+    dev: Path | None = typer.Option(None, "--dev", "-d", help="Dev data: picks the best epoch and stops early."),
+    model: Path = typer.Option(..., "--model", "-m", help="Where to write the model."),
+    epochs: int = typer.Option(Config.epochs, "--epochs", min=1, help="Most epochs to train."),
+    patience: int = typer.Option(Config.patience, "--patience", min=1, help="Stop after this many epochs without a better dev F1."),
+    batch_size: int = typer.Option(Config.batch_size, "--batch-size", "-b", min=1, help="Sentences per batch."),
+    optimizer: OptimizerChoice = typer.Option(OptimizerChoice(Config.optimizer), "--optimizer", help="sgd (with momentum) or adam."),
+    lr: float = typer.Option(Config.lr, "--lr", min=0.0, help="Learning rate."),
+    lr_decay: float = typer.Option(Config.lr_decay, "--lr-decay", min=0.0, help="lr / (1 + decay * epoch)."),
+    momentum: float = typer.Option(Config.momentum, "--momentum", min=0.0, max=1.0, help="SGD momentum."),
+    clip: float = typer.Option(Config.clip, "--clip", min=0.0, help="Gradient norm clipping; 0 turns it off."),
+    dropout: float = typer.Option(Config.dropout, "--dropout", min=0.0, max=0.99, help="Dropout on the BiLSTM's input and output."),
+    word_unk_prob: float = typer.Option(Config.word_unk_prob, "--word-unk-prob", min=0.0, max=1.0, help="Probability of replacing a singleton training word by UNK."),
+    word_dim: int = typer.Option(Config.word_dim, "--word-dim", min=1, help="Word embedding size."),
+    lowercase_words: bool = typer.Option(Config.lowercase_words, "--lowercase-words/--cased-words", help="Lowercase the word table (case stays in the characters)."),
+    char_dim: int = typer.Option(Config.char_dim, "--char-dim", min=1, help="Character embedding size."),
+    char_hidden: int = typer.Option(Config.char_hidden, "--char-hidden", min=1, help="Character BiLSTM size per direction."),
+    hidden: int = typer.Option(Config.hidden, "--hidden", min=1, help="Word BiLSTM size per direction."),
+    layers: int = typer.Option(Config.layers, "--layers", min=1, help="Word BiLSTM layers."),
+    train_scheme: TrainScheme = typer.Option(TrainScheme(Config.train_scheme), "--train-scheme", help="Tag scheme the model learns."),
+    seed: int = typer.Option(Config.seed, "--seed", help="Random seed."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
+    device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device", help="auto, cpu or cuda."),
+    token_column: int = TokenColumn,
+    tag_column: int = TagColumn,
+    encoding: str = Encoding,
+    scheme: SchemeChoice = Scheme,
+) -> None:
+    """Train a tagger on TRAIN_FILE and keep the best-on-dev model.
+
+    Example: nerlstm train train.txt --dev dev.txt -m model.pt
+    """
+    from nerlstm.training import check_writable, metrics_log_path, train
+
+    config = Config(word_dim=word_dim, lowercase_words=lowercase_words, char_dim=char_dim,
+                    char_hidden=char_hidden, hidden=hidden, layers=layers, dropout=dropout,
+                    word_unk_prob=word_unk_prob, epochs=epochs, patience=patience,
+                    batch_size=batch_size, optimizer=optimizer.value, lr=lr, momentum=momentum,
+                    lr_decay=lr_decay, clip=clip, seed=seed, train_scheme=train_scheme.value)
+    check_writable(str(model))
+    device_name = _choose_device(device)
+    _set_threads(threads)
+    train_data = _read_tagged(train_file, token_column, tag_column, encoding, scheme)
+    dev_data = _read_tagged(dev, token_column, tag_column, encoding, scheme) if dev else None
+    _describe_data("train", train_data)
+    if dev_data:
+        _describe_data("dev", dev_data)
+    err.print("config: " + json.dumps(config.to_dict()), markup=False, soft_wrap=True)
+    summary = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data else None}
+    listener = _EpochPrinter(has_dev=dev_data is not None)
+    result = train(train_data.sentences, dev_data.sentences if dev_data else None, config,
+                   model_path=str(model), device=device_name, data_summary=summary,
+                   listener=listener)
+    listener.close()
+    if result.best_epoch is None:
+        err.print("stopped before the first epoch ended: no model written", markup=False)
+    else:
+        best = (f"best epoch {result.best_epoch}, dev F1 {result.best_dev['f1']:.4f}"
+                if result.best_dev else f"last epoch {result.best_epoch}")
+        err.print(f"{best}; model: {model}; metrics: {metrics_log_path(str(model))}; "
+                  f"{result.seconds:.0f} s", markup=False)
+    if result.stopped_by_signal is not None:
+        err.print("interrupted: the best model so far is kept", markup=False)
+        raise typer.Exit(128 + result.stopped_by_signal)
+
+
+class _EpochPrinter:
+    """A progress bar during each epoch (on a terminal only), and a row after it."""
+
+    def __init__(self, has_dev: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.has_dev = has_dev
+        self.progress = None
+        if err.is_terminal:
+            self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
+                                     MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
+                                     TextColumn("{task.fields[rate]:.0f} sent/s"),
+                                     console=err, transient=True)
+            self.progress.start()
+        self.task = None
+        self.header_printed = False
+
+    def epoch_started(self, epoch: int, sentences: int) -> None:
+        import time
+
+        self.started = time.perf_counter()
+        self.done = 0
+        if self.progress is not None:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task("", total=sentences, epoch=epoch, loss=0.0, rate=0.0)
+
+    def batch_done(self, sentences: int, loss: float) -> None:
+        import time
+
+        self.done += sentences
+        if self.progress is not None:
+            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+            self.progress.update(self.task, advance=sentences, loss=loss, rate=rate)
+
+    def epoch_done(self, row: dict) -> None:
+        if not self.header_printed:
+            dev = f"{'dev P':>7} {'dev R':>7} {'dev F1':>7} " if self.has_dev else ""
+            err.print(f"{'epoch':>5} {'loss':>9} {dev}{'sent/s':>7} {'seconds':>7}", markup=False)
+            self.header_printed = True
+        dev = (f"{row['dev_precision']:7.4f} {row['dev_recall']:7.4f} {row['dev_f1']:7.4f} "
+               if self.has_dev else "")
+        mark = "  * best" if row["best"] and self.has_dev else ""
+        err.print(f"{row['epoch']:5d} {row['loss']:9.4f} {dev}{row['sentences_per_second']:7.0f} "
+                  f"{row['seconds']:7.1f}{mark}", markup=False)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@app.command("eval")
+@reports_errors
+def eval_command(
+    data_file: Path = typer.Argument(..., help="Tagged data to score, a CoNLL column file."),
+    model: Path = ModelPath,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    strict: bool = typer.Option(False, "--strict", help="seqeval's strict mode (IOB2 chunks must be well formed)."),
+    predictions: Path | None = typer.Option(None, "--predictions", "-p", help="Write token, gold tag and predicted tag per line (conlleval input)."),
+    batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Sentences per batch."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
+    token_column: int = TokenColumn,
+    tag_column: int = TagColumn,
+    encoding: str = Encoding,
+    scheme: SchemeChoice = Scheme,
+) -> None:
+    """Score a model on tagged data: entity-level precision, recall and F1, as conlleval.
+
+    Example: nerlstm eval test.txt -m model.pt
+    """
+    from nerlstm.evaluation import evaluate
+    from nerlstm.modelfile import load_model
+
+    device_name = _choose_device(device)
+    _set_threads(threads)
+    data = _read_tagged(data_file, token_column, tag_column, encoding, scheme)
+    tagger, _ = load_model(str(model), device_name)
+    scores, predicted = evaluate(tagger, data.sentences, strict=strict, batch_size=batch_size)
+    unknown = sorted({tag.split("-", 1)[-1] for s in data.sentences for tag in s.tags} -
+                     {tag.split("-", 1)[-1] for tag in tagger.encoder.tags.symbols})
+    if unknown:
+        err.print(f"warning: {data_file}: entity types the model never saw (scored as misses): "
+                  f"{', '.join(unknown)}", markup=False)
+    if predictions:
+        from nerlstm.evaluation import write_predictions
+
+        write_predictions(str(predictions), data.sentences, predicted)
+    if as_json:
+        sys.stdout.write(json.dumps(scores) + "\n")
+    else:
+        Console(highlight=False).print(_score_table(scores, str(data_file)))
+
+
+def _score_table(scores: dict, title: str) -> Table:
+    table = Table(title=f"{title}: {scores['sentences']:,} sentences, {scores['tokens']:,} tokens")
+    for column in ("type", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for kind, row in scores["per_type"].items():
+        table.add_row(kind, f"{row['precision'] * 100:.2f}", f"{row['recall'] * 100:.2f}",
+                      f"{row['f1'] * 100:.2f}", f"{row['support']:,}")
+    support = sum(row["support"] for row in scores["per_type"].values())
+    table.add_section()
+    table.add_row("micro", f"{scores['precision'] * 100:.2f}", f"{scores['recall'] * 100:.2f}",
+                  f"{scores['f1'] * 100:.2f}", f"{support:,}")
+    macro = scores["macro"]
+    table.add_row("macro", f"{macro['precision'] * 100:.2f}", f"{macro['recall'] * 100:.2f}",
+                  f"{macro['f1'] * 100:.2f}", f"{support:,}")
+    return table
+
+
+@app.command("tag")
+@reports_errors
+def tag_command(
+    files: list[Path] = typer.Argument(None, help="Files to tag, one sentence per line; - or none for stdin."),
+    model: Path = ModelPath,
+    batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Lines tagged together."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
+    encoding: str = Encoding,
+) -> None:
+    """Tag whitespace-tokenised text, one sentence per line, entities in brackets.
+
+    Example: echo "Peter Blackburn visited Paris ." | nerlstm tag -m model.pt
+    """
+    from nerlstm.modelfile import load_model
+    from nerlstm.tagging import tag_lines
+    from nerlstm.textio import input_lines
+
+    device_name = _choose_device(device)
+    _set_threads(threads)
+    tagger, _ = load_model(str(model), device_name)
+    sources = [str(path) for path in files] if files else ["-"]
+    out = sys.stdout
+    for line in tag_lines(tagger, input_lines(sources, encoding), batch_size):
+        out.write(line + "\n")
+    out.flush()
+
+
+def main() -> None:
+    app(prog_name="nerlstm")

@@ -1,0 +1,37 @@
+"""Every hyperparameter of a model and its training, with the reason for each default."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class Config:
+    # Model
+    word_dim: int = 100            # Lample et al. 2016 and NCRF++ use 100
+    lowercase_words: bool = False  # case is also seen by the character encoder
+    char_dim: int = 30             # character embedding size
+    char_hidden: int = 50          # per direction of the character BiLSTM
+    hidden: int = 200              # per direction of the word BiLSTM
+    layers: int = 1                # word BiLSTM layers
+    dropout: float = 0.5           # on the BiLSTM input and output (Lample et al.)
+    word_unk_prob: float = 0.5     # singleton training words replaced by UNK this often
+    # Training
+    epochs: int = 50
+    patience: int = 8              # epochs without a better dev F1 before stopping
+    batch_size: int = 16
+    optimizer: str = "sgd"         # sgd (with momentum) or adam
+    lr: float = 0.02
+    momentum: float = 0.9
+    lr_decay: float = 0.05         # lr / (1 + decay * epoch), as in Ma & Hovy 2016
+    clip: float = 5.0              # gradient norm clipping
+    seed: int = 1
+    train_scheme: str = "bioes"    # BIOES gives the CRF explicit entity ends
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})

@@ -1,0 +1,79 @@
+"""CRF algorithms over the parameters of a ``torchcrf.CRF``, batched over sentences.
+
+torchcrf decodes one sentence at a time in Python and cannot forbid transitions; these
+functions run the same model as tensor operations over a whole batch, with the tag scheme's
+forbidden transitions masked out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torchcrf import CRF
+
+FORBIDDEN = -1e4  # large enough to never win, small enough to keep exp() and sums finite
+
+
+class CrfScores(NamedTuple):
+    """Transition scores, forbidden ones set to ``FORBIDDEN``."""
+
+    start: torch.Tensor        # shape: (tags,)
+    end: torch.Tensor          # shape: (tags,)
+    transitions: torch.Tensor  # shape: (tags, tags), [from, to]
+
+
+def constrained_scores(crf: CRF, may_start: Sequence[bool], may_end: Sequence[bool],
+                       may_follow: Sequence[Sequence[bool]]) -> CrfScores:
+    """The CRF's scores with the transitions a tag scheme forbids masked out."""
+    device = crf.transitions.device
+
+    def mask(scores: torch.Tensor, allowed: Sequence) -> torch.Tensor:
+        allowed_tensor = torch.tensor(allowed, dtype=torch.bool, device=device)
+        return scores.masked_fill(~allowed_tensor, FORBIDDEN)
+
+    return CrfScores(mask(crf.start_transitions, may_start), mask(crf.end_transitions, may_end),
+                     mask(crf.transitions, may_follow))
+
+
+def viterbi(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> torch.Tensor:
+    """Best tag path of every sentence.
+
+    Args:
+        emissions: shape (batch, length, tags).
+        mask: shape (batch, length), True on real tokens; every sentence starts at position 0.
+        scores: transition scores.
+
+    Returns:
+        Tag ids, shape (batch, length); positions past a sentence's end hold its last tag.
+    """
+    batch, length, num_tags = emissions.shape
+    # shape: (batch, tags)
+    best = scores.start + emissions[:, 0]
+    keep_tag = torch.arange(num_tags, device=emissions.device).expand(batch, num_tags)
+    backpointers = []
+    for step in range(1, length):
+        # shape: (batch, from, to)
+        candidates = best.unsqueeze(2) + scores.transitions + emissions[:, step].unsqueeze(1)
+        step_best, step_from = candidates.max(dim=1)
+        on = mask[:, step].unsqueeze(1)
+        best = torch.where(on, step_best, best)
+        # Past a sentence's end the path stays on its tag, so backtracking passes through.
+        backpointers.append(torch.where(on, step_from, keep_tag))
+    last = (best + scores.end).argmax(dim=1)
+    path = [last]
+    for pointers in reversed(backpointers):
+        last = pointers.gather(1, last.unsqueeze(1)).squeeze(1)
+        path.append(last)
+    path.reverse()
+    return torch.stack(path, dim=1)
+
+
+def log_partition(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> torch.Tensor:
+    """Log of the sum over all tag paths of exp(path score), per sentence; shape (batch,)."""
+    alpha = scores.start + emissions[:, 0]
+    for step in range(1, emissions.shape[1]):
+        stepped = torch.logsumexp(alpha.unsqueeze(2) + scores.transitions, dim=1) + emissions[:, step]
+        alpha = torch.where(mask[:, step].unsqueeze(1), stepped, alpha)
+    return torch.logsumexp(alpha + scores.end, dim=1)

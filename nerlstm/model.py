@@ -1,0 +1,72 @@
+"""The character+word BiLSTM encoder with a CRF decoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torchcrf import CRF
+
+from nerlstm.batching import Batch
+from nerlstm.config import Config
+from nerlstm.crf import CrfScores, viterbi
+
+
+class CharEncoder(nn.Module):
+    """A BiLSTM over a word's characters; its two final states, joined, stand for the word."""
+
+    def __init__(self, num_chars: int, char_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(char_dim, hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, char_ids: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
+        """char_ids: (words, chars); char_lengths: (words,) on the CPU. Returns (words, 2*hidden)."""
+        packed = pack_padded_sequence(self.embedding(char_ids), char_lengths, batch_first=True,
+                                      enforce_sorted=False)
+        _, (final, _) = self.lstm(packed)
+        # final shape: (2, words, hidden), forward then backward direction
+        return torch.cat([final[0], final[1]], dim=1)
+
+
+class BiLstmCrf(nn.Module):
+    """Word embedding + character BiLSTM -> word BiLSTM -> linear -> CRF."""
+
+    def __init__(self, config: Config, num_words: int, num_chars: int, num_tags: int) -> None:
+        super().__init__()
+        self.config = config
+        self.word_embedding = nn.Embedding(num_words, config.word_dim, padding_idx=0)
+        # Uniform in +-sqrt(3/dim) gives unit variance per component, as in Lample et al.
+        bound = (3.0 / config.word_dim) ** 0.5
+        nn.init.uniform_(self.word_embedding.weight, -bound, bound)
+        with torch.no_grad():
+            self.word_embedding.weight[0].zero_()
+        self.char_encoder = CharEncoder(num_chars, config.char_dim, config.char_hidden)
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(config.word_dim + 2 * config.char_hidden, config.hidden,
+                            num_layers=config.layers, batch_first=True, bidirectional=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.to_tags = nn.Linear(2 * config.hidden, num_tags)
+        self.crf = CRF(num_tags, batch_first=True)
+
+    def emissions(self, batch: Batch) -> torch.Tensor:
+        """Tag scores per token, shape (batch, length, tags)."""
+        # The character encoder runs once per distinct word of the batch.
+        per_word = self.char_encoder(batch.char_ids, batch.char_lengths)
+        chars = per_word[batch.word_to_distinct]
+        words = self.word_embedding(batch.word_ids)
+        features = self.dropout(torch.cat([words, chars], dim=2))
+        packed = pack_padded_sequence(features, batch.lengths, batch_first=True,
+                                      enforce_sorted=False)
+        encoded, _ = self.lstm(packed)
+        encoded, _ = pad_packed_sequence(encoded, batch_first=True,
+                                         total_length=batch.word_ids.shape[1])
+        return self.to_tags(self.dropout(encoded))
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Negative log-likelihood of the gold tags, summed over the batch."""
+        return -self.crf(self.emissions(batch), batch.tag_ids, batch.mask, reduction="sum")
+
+    def decode(self, batch: Batch, scores: CrfScores) -> torch.Tensor:
+        """Best tag ids per token, shape (batch, length)."""
+        return viterbi(self.emissions(batch), batch.mask, scores)

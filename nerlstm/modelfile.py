@@ -1,0 +1,116 @@
+"""Saving and loading model files: plain data and tensors, never pickled code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import warnings
+
+import torch
+
+from nerlstm import __version__
+from nerlstm.batching import Encoder
+from nerlstm.config import Config
+from nerlstm.errors import NerlstmError
+from nerlstm.model import BiLstmCrf
+from nerlstm.tagging import Tagger
+from nerlstm.vocab import TagVocab, Vocab
+
+FORMAT = "nerlstm-model"
+FORMAT_VERSION = 1
+READABLE_VERSIONS = (1,)
+_REQUIRED_KEYS = ("config", "words", "chars", "tags", "train_scheme", "state_dict")
+
+
+def atomic_save(payload: object, path: str) -> None:
+    """torch.save to a temporary file beside ``path``, then rename it into place.
+
+    A crash at any moment leaves either the old file or the new one, never a partial one.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                         dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            torch.save(payload, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def model_payload(tagger: Tagger, summary: dict) -> dict:
+    encoder = tagger.encoder
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "nerlstm_version": __version__,
+        "torch_version": str(torch.__version__),  # a str subclass otherwise
+        "config": tagger.model.config.to_dict(),
+        "words": encoder.words.symbols[2:],
+        "chars": encoder.chars.symbols[2:],
+        "tags": encoder.tags.symbols,
+        "train_scheme": tagger.train_scheme,
+        "state_dict": {name: tensor.detach().cpu().clone()
+                       for name, tensor in tagger.model.state_dict().items()},
+        "summary": summary,
+    }
+
+
+def save_model(tagger: Tagger, path: str, summary: dict) -> None:
+    atomic_save(model_payload(tagger, summary), path)
+
+
+def read_payload(path: str) -> dict:
+    """The checked contents of a model file, loaded without running any code."""
+    if os.path.isdir(path):
+        raise NerlstmError("is a directory, expected a model file", path=path)
+    if not os.path.exists(path):
+        raise NerlstmError("no such model file", path=path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).splitlines()[0] if "weights_only" not in str(error) else (
+            "it holds Python objects other than plain data and tensors")
+        raise NerlstmError(f"refused to load: not a nerlstm model file ({reason})",
+                           path=path) from None
+    except Exception as error:  # foreign bytes make the unpickler fail in many ways
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise NerlstmError(f"not a nerlstm model file, or a damaged one ({first})",
+                           path=path) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise NerlstmError("not a nerlstm model file", path=path)
+    version = payload.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise NerlstmError(
+            f"model format version {version} (written by nerlstm "
+            f"{payload.get('nerlstm_version', '?')}) cannot be read: this nerlstm "
+            f"{__version__} reads version{'s' if len(READABLE_VERSIONS) > 1 else ''} "
+            f"{', '.join(map(str, READABLE_VERSIONS))}", path=path)
+    missing = [key for key in _REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise NerlstmError(f"damaged model file: missing {', '.join(missing)}", path=path)
+    return payload
+
+
+def load_model(path: str, device: torch.device | str = "cpu") -> tuple[Tagger, dict]:
+    """The tagger stored in ``path`` and the file's contents (summary, versions, config)."""
+    payload = read_payload(path)
+    config = Config.from_dict(payload["config"])
+    words, chars = Vocab(payload["words"]), Vocab(payload["chars"])
+    tags = TagVocab(payload["tags"])
+    model = BiLstmCrf(config, len(words), len(chars), len(tags))
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        raise NerlstmError(f"damaged model file: weights do not fit its config ({error})"
+                           .splitlines()[0], path=path) from None
+    model.to(device)
+    model.eval()
+    return Tagger(model, Encoder(words, chars, tags), payload["train_scheme"], device), payload

@@ -1,0 +1,48 @@
+"""Shared fixtures: paths, the CLI runner, and one small model trained on the bundled data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nerlstm.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+SHARED = ROOT.parent / "shared" / "data"
+
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/data (the benchmark corpora) is not beside the project")
+
+
+def run_cli(*args: str, input: str | bytes | None = None):
+    """Run nerlstm in-process as a user would; returns click's Result."""
+    return CliRunner().invoke(app, [str(arg) for arg in args], input=input)
+
+
+# Small and quick, but big enough to learn the bundled sample.
+TINY = ["--word-dim", "32", "--char-dim", "16", "--char-hidden", "16", "--hidden", "32",
+        "--epochs", "6", "--batch-size", "8", "--seed", "3", "--threads", "1"]
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """A model trained through the CLI on data/train.txt with data/dev.txt."""
+    model = tmp_path_factory.mktemp("model") / "model.pt"
+    result = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", model, *TINY)
+    assert result.exit_code == 0, result.output
+    return model
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+os.environ.setdefault("COLUMNS", "120")  # rich tables in CLI output: wide enough to read

@@ -1,0 +1,114 @@
+"""The commands as a user runs them: train -> eval -> tag on data/, and every error path."""
+
+import json
+
+import pytest
+from seqeval.metrics import f1_score
+
+from conftest import DATA, TINY, run_cli, write
+
+from nerlstm.conll import read_conll
+
+
+def assert_user_error(result, code, *fragments):
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_every_command_has_help():
+    for command in ("train", "eval", "tag"):
+        result = run_cli(command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_train_writes_model_and_metrics_log(trained_model):
+    log = trained_model.parent / (trained_model.name + ".metrics.jsonl")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
+    assert {"loss", "dev_precision", "dev_recall", "dev_f1", "seconds", "best"} <= set(rows[0])
+    assert max(row["dev_f1"] for row in rows) > 0.3
+
+
+def test_eval_json_matches_seqeval_on_written_predictions(trained_model, tmp_path):
+    predictions = tmp_path / "predictions.txt"
+    result = run_cli("eval", DATA / "test.txt", "-m", trained_model, "--json",
+                     "--predictions", predictions)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert set(scores) >= {"precision", "recall", "f1", "per_type", "sentences", "tokens"}
+    assert set(scores["per_type"]) == {"LOC", "MISC", "ORG", "PER"}
+    written = read_conll(str(predictions), tag_column=None)
+    gold = [[row[1] for row in s.rows] for s in written]
+    guessed = [[row[2] for row in s.rows] for s in written]
+    assert scores["f1"] == pytest.approx(f1_score(gold, guessed), abs=1e-12)
+    assert scores["sentences"] == len(written) == len(read_conll(str(DATA / "test.txt")))
+
+
+def test_eval_table_on_stdout(trained_model):
+    result = run_cli("eval", DATA / "test.txt", "-m", trained_model)
+    assert result.exit_code == 0
+    for word in ("precision", "recall", "PER", "LOC", "micro", "macro"):
+        assert word in result.stdout
+
+
+def test_tag_writes_one_line_per_input_line(trained_model):
+    text = "Peter Blackburn visited Paris .\n\nThe European Commission said so .\n"
+    result = run_cli("tag", "-m", trained_model, input=text)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+    assert lines[0].replace("[", "").replace("]", "").split()[-2:] == ["Paris", "."]
+
+
+def test_same_seed_gives_the_same_model(trained_model, tmp_path):
+    again = tmp_path / "again.pt"
+    result = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", again, *TINY)
+    assert result.exit_code == 0
+    first = (trained_model.parent / (trained_model.name + ".metrics.jsonl")).read_text()
+    second = (tmp_path / "again.pt.metrics.jsonl").read_text()
+    strip = lambda text: [{k: v for k, v in json.loads(line).items() if "second" not in k}
+                          for line in text.splitlines()]
+    assert strip(first) == strip(second)
+
+
+def test_train_without_dev_keeps_the_last_epoch(tmp_path):
+    model = tmp_path / "m.pt"
+    result = run_cli("train", DATA / "dev.txt", "-m", model, *TINY[:-6], "--epochs", "2",
+                     "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert model.exists()
+
+
+@pytest.mark.parametrize("content, fragments", [
+    ("EU B-ORG\nsays O x\n", ["bad.txt:2:", "expected 2 columns"]),
+    ("EU Q-ORG\n", ["bad.txt:1:", "fits no scheme"]),
+    ("\n\n", ["bad.txt:", "no sentences"]),
+    (b"EU B-ORG\n\xff\xfe O\n", ["bad.txt:2:", "byte 0xff", "--encoding"]),
+])
+def test_bad_training_data_is_one_error_line(tmp_path, content, fragments):
+    bad = write(tmp_path / "bad.txt", content)
+    result = run_cli("train", bad, "-m", tmp_path / "m.pt")
+    assert_user_error(result, 1, *fragments)
+
+
+def test_missing_files_and_bad_models(tmp_path, trained_model):
+    assert_user_error(run_cli("train", tmp_path / "nope.txt", "-m", tmp_path / "m.pt"), 1,
+                      "nope.txt", "no such file")
+    assert_user_error(run_cli("eval", DATA / "test.txt", "-m", tmp_path / "nope.pt"), 1,
+                      "no such model file")
+    foreign = write(tmp_path / "foreign.pt", "not a model")
+    assert_user_error(run_cli("eval", DATA / "test.txt", "-m", foreign), 1, "foreign.pt")
+    assert_user_error(run_cli("tag", "-m", foreign, input="x\n"), 1, "foreign.pt")
+    assert_user_error(run_cli("train", DATA / "train.txt", "-m", tmp_path), 1, "directory")
+    assert_user_error(run_cli("eval", tmp_path / "nope.txt", "-m", trained_model), 1, "no such file")
+
+
+def test_usage_errors_exit_2(tmp_path):
+    result = run_cli("train", DATA / "train.txt")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    result = run_cli("train", DATA / "train.txt", "-m", tmp_path / "m.pt", "--optimizer", "rmsprop")
+    assert result.exit_code == 2

@@ -1,0 +1,75 @@
+import itertools
+
+import torch
+from torchcrf import CRF
+
+from nerlstm import schemes
+from nerlstm.crf import constrained_scores, log_partition, viterbi
+
+
+def path_score(emissions, path, scores):
+    total = scores.start[path[0]] + scores.end[path[-1]]
+    total = total + sum(emissions[position, tag] for position, tag in enumerate(path))
+    return total + sum(scores.transitions[a, b] for a, b in zip(path, path[1:]))
+
+
+def random_problem(seed, num_tags=5, batch=4, length=5):
+    torch.manual_seed(seed)
+    crf = CRF(num_tags, batch_first=True)
+    torch.nn.init.normal_(crf.transitions)
+    torch.nn.init.normal_(crf.start_transitions)
+    torch.nn.init.normal_(crf.end_transitions)
+    emissions = torch.randn(batch, length, num_tags)
+    lengths = torch.tensor([length, 1, 3, length - 1][:batch])
+    mask = torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)
+    return crf, emissions, mask, lengths
+
+
+def unconstrained(crf):
+    size = crf.num_tags
+    return constrained_scores(crf, [True] * size, [True] * size, [[True] * size] * size)
+
+
+def test_viterbi_is_the_brute_force_best_path_on_ragged_batches():
+    for seed in range(5):
+        crf, emissions, mask, lengths = random_problem(seed)
+        scores = unconstrained(crf)
+        best = viterbi(emissions, mask, scores)
+        for row, length in enumerate(lengths.tolist()):
+            paths = itertools.product(range(crf.num_tags), repeat=length)
+            expected = max(paths, key=lambda p: path_score(emissions[row], p, scores).item())
+            assert best[row, :length].tolist() == list(expected)
+
+
+def test_viterbi_equals_torchcrf_decode():
+    crf, emissions, mask, lengths = random_problem(7, num_tags=9, batch=4, length=12)
+    best = viterbi(emissions, mask, unconstrained(crf))
+    reference = crf.decode(emissions, mask)
+    assert [best[row, :n].tolist() for row, n in enumerate(lengths.tolist())] == reference
+
+
+def test_log_partition_is_the_brute_force_sum_and_matches_torchcrf():
+    crf, emissions, mask, lengths = random_problem(3)
+    scores = unconstrained(crf)
+    computed = log_partition(emissions, mask, scores)
+    for row, length in enumerate(lengths.tolist()):
+        every = [path_score(emissions[row], p, scores)
+                 for p in itertools.product(range(crf.num_tags), repeat=length)]
+        assert torch.allclose(computed[row], torch.logsumexp(torch.stack(every), 0), atol=1e-5)
+    tags = torch.zeros_like(mask, dtype=torch.long)
+    gold = torch.stack([path_score(emissions[r], [0] * n, scores) for r, n in
+                        enumerate(lengths.tolist())])
+    assert torch.allclose(crf(emissions, tags, mask, reduction="none"), gold - computed, atol=1e-4)
+
+
+def test_constrained_viterbi_is_the_best_well_formed_path():
+    tags = schemes.tag_set(["LOC", "PER"], "bioes")
+    allowed = schemes.allowed_transitions(tags, "bioes")
+    crf, emissions, mask, lengths = random_problem(11, num_tags=len(tags), batch=3, length=4)
+    best = viterbi(emissions, mask, constrained_scores(crf, *allowed))
+    plain = unconstrained(crf)
+    for row, length in enumerate(lengths.tolist()):
+        well_formed = [p for p in itertools.product(range(len(tags)), repeat=length)
+                       if schemes.convert([tags[i] for i in p], "bioes") == [tags[i] for i in p]]
+        expected = max(well_formed, key=lambda p: path_score(emissions[row], p, plain).item())
+        assert best[row, :length].tolist() == list(expected)
