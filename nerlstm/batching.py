@@ -53,6 +53,12 @@ class Encoder:
         self._char_cache: dict[str, list[int]] = {}
         self._word_cache: dict[str, int] = {}
 
+    def trim_caches(self, limit: int = 200_000) -> None:
+        """Forget cached lookups past ``limit`` words, so that memory stays flat on endless input."""
+        if len(self._word_cache) > limit or len(self._char_cache) > limit:
+            self._word_cache.clear()
+            self._char_cache.clear()
+
     def word_id(self, token: str) -> int:
         found = self._word_cache.get(token)
         if found is None:

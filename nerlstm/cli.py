@@ -290,31 +290,68 @@ def _score_table(scores: dict, title: str) -> Table:
     return table
 
 
+class InputKind(str, Enum):
+    text = "text"
+    tokens = "tokens"
+    conll = "conll"
+
+
+class OutputFormat(str, Enum):
+    auto = "auto"
+    inline = "inline"
+    conll = "conll"
+    jsonl = "jsonl"
+
+
 @app.command("tag")
 @reports_errors
 def tag_command(
-    files: list[Path] = typer.Argument(None, help="Files to tag, one sentence per line; - or none for stdin."),
+    files: list[Path] = typer.Argument(None, help="Files to tag; - or none for stdin."),
     model: Path = ModelPath,
+    input_kind: InputKind = typer.Option(InputKind.text, "--input", "-i", help="text: raw text, one line at a time; tokens: whitespace-separated tokens; conll: a column file."),
+    output_format: OutputFormat = typer.Option(OutputFormat.auto, "--format", "-f", help="inline: [TYPE entity] in the text; conll: token and tag per line; jsonl: one JSON object per line; auto: conll for --input conll, else inline."),
+    min_score: float = typer.Option(0.0, "--min-score", min=0.0, max=1.0, help="Drop entities whose probability is below this."),
     batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Lines tagged together."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
     encoding: str = Encoding,
 ) -> None:
-    """Tag whitespace-tokenised text, one sentence per line, entities in brackets.
+    """Tag text: one output line per input line, entities in brackets by default.
 
-    Example: echo "Peter Blackburn visited Paris ." | nerlstm tag -m model.pt
+    Example: echo "Peter Blackburn visited Paris." | nerlstm tag -m model.pt
     """
     from nerlstm.modelfile import load_model
-    from nerlstm.tagging import tag_lines
+    from nerlstm.tagging import (
+        FORMATTERS,
+        column_records,
+        keep_confident,
+        line_records,
+        tag_records,
+    )
     from nerlstm.textio import input_lines
 
     device_name = _choose_device(device)
     _set_threads(threads)
     tagger, _ = load_model(str(model), device_name)
     sources = [str(path) for path in files] if files else ["-"]
+    lines = input_lines(sources, encoding)
+    if input_kind == InputKind.conll:
+        records = column_records(lines)
+    else:
+        records = line_records(lines, input_kind.value)
+    chosen = output_format.value
+    if chosen == "auto":
+        chosen = "conll" if input_kind == InputKind.conll else "inline"
+    render = FORMATTERS[chosen]
+    scores = chosen == "jsonl" or min_score > 0
     out = sys.stdout
-    for line in tag_lines(tagger, input_lines(sources, encoding), batch_size):
-        out.write(line + "\n")
+    interactive = out.isatty() or sys.stdin.isatty()
+    for record, tagged in tag_records(tagger, records, batch_size=batch_size, scores=scores):
+        if min_score > 0:
+            tagged = keep_confident(tagged, min_score)
+        out.write(render(record, tagged) + "\n")
+        if interactive:
+            out.flush()
     out.flush()
 
 

@@ -77,3 +77,50 @@ def log_partition(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores
         stepped = torch.logsumexp(alpha.unsqueeze(2) + scores.transitions, dim=1) + emissions[:, step]
         alpha = torch.where(mask[:, step].unsqueeze(1), stepped, alpha)
     return torch.logsumexp(alpha + scores.end, dim=1)
+
+
+def forward_backward(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward and backward log-scores, for marginal probabilities.
+
+    Returns:
+        alpha: (batch, length, tags), log-sum of the scores of every path prefix ending in
+            that tag at that position, its emission included.
+        beta: (batch, length, tags), log-sum of the scores of every path suffix after that
+            position given that tag, the end transition included; valid up to each
+            sentence's last token.
+        log_z: (batch,), the log-partition.
+    """
+    batch, length, _ = emissions.shape
+    alphas = [scores.start + emissions[:, 0]]
+    for step in range(1, length):
+        stepped = torch.logsumexp(alphas[-1].unsqueeze(2) + scores.transitions, dim=1)
+        alphas.append(torch.where(mask[:, step].unsqueeze(1), stepped + emissions[:, step],
+                                  alphas[-1]))
+    last = mask.sum(dim=1) - 1
+    betas = [scores.end.expand(batch, -1)]
+    for step in range(length - 2, -1, -1):
+        after = (emissions[:, step + 1] + betas[-1]).unsqueeze(1)
+        stepped = torch.logsumexp(scores.transitions + after, dim=2)
+        at_end = (last == step).unsqueeze(1)
+        betas.append(torch.where(at_end, scores.end.expand(batch, -1), stepped))
+    betas.reverse()
+    alpha, beta = torch.stack(alphas, dim=1), torch.stack(betas, dim=1)
+    log_z = torch.logsumexp(alpha[:, -1] + scores.end, dim=1)
+    return alpha, beta, log_z
+
+
+def segment_log_probability(emissions: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
+                            log_z: torch.Tensor, scores: CrfScores, start: int,
+                            tag_ids: list[int]) -> float:
+    """Log-probability that one sentence's tags from ``start`` on begin with ``tag_ids``.
+
+    Args:
+        emissions, alpha, beta: one sentence's, shape (length, tags).
+        log_z: its log-partition, a scalar tensor.
+    """
+    total = alpha[start, tag_ids[0]]
+    for offset in range(1, len(tag_ids)):
+        total = total + scores.transitions[tag_ids[offset - 1], tag_ids[offset]] + \
+            emissions[start + offset, tag_ids[offset]]
+    return float(total + beta[start + len(tag_ids) - 1, tag_ids[-1]] - log_z)

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from nerlstm import schemes
 from nerlstm.batching import Encoder, batch_indices
-from nerlstm.crf import constrained_scores
+from nerlstm.conll import DOCSTART
+from nerlstm.crf import constrained_scores, forward_backward, segment_log_probability, viterbi
 from nerlstm.model import BiLstmCrf
+from nerlstm.textio import PAUSE, Line
+
+
+@dataclass
+class Entity:
+    """An entity found by the tagger: tokens ``start`` up to ``end``."""
+
+    type: str
+    start: int
+    end: int
+    score: float | None = None
+
+
+@dataclass
+class Tagged:
+    """One sentence's result: IOB2 tags and the entities they make."""
+
+    tags: list[str]
+    entities: list[Entity]
 
 
 class Tagger:
@@ -33,7 +57,17 @@ class Tagger:
     def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256
                 ) -> list[list[str]]:
         """IOB2 tags for each token list (empty lists give empty results), in input order."""
-        results: list[list[str]] = [[] for _ in token_lists]
+        return [tagged.tags for tagged in self.tag(token_lists, batch_size)]
+
+    def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, *,
+            scores: bool = False) -> list[Tagged]:
+        """Tags and entities of each token list, in input order.
+
+        With ``scores``, each entity carries its marginal probability under the CRF: the
+        share of all well-formed tag paths, weighted by probability, that label exactly
+        that span with that type.
+        """
+        results = [Tagged([], []) for _ in token_lists]
         lengths = [len(tokens) for tokens in token_lists]
         nonempty = [index for index, length in enumerate(lengths) if length]
         was_training = self.model.training
@@ -41,38 +75,177 @@ class Tagger:
         symbols = self.encoder.tags.symbols
         try:
             with torch.inference_mode():
-                scores = constrained_scores(self.model.crf, *self.allowed)
+                crf_scores = constrained_scores(self.model.crf, *self.allowed)
                 for group in batch_indices([lengths[i] for i in nonempty], batch_size):
                     indices = [nonempty[i] for i in group]
                     batch = self.encoder.batch(token_lists, indices).to(self.device)
-                    paths = self.model.decode(batch, scores).tolist()
-                    for index, path in zip(indices, paths):
-                        tags = [symbols[tag] for tag in path[:lengths[index]]]
-                        results[index] = schemes.convert(tags, "iob2")
+                    emissions = self.model.emissions(batch)
+                    paths = viterbi(emissions, batch.mask, crf_scores).tolist()
+                    marginals = (forward_backward(emissions, batch.mask, crf_scores)
+                                 if scores else None)
+                    for row, (index, path) in enumerate(zip(indices, paths)):
+                        own = [symbols[tag] for tag in path[:lengths[index]]]
+                        entities = [Entity(*span) for span in schemes.spans(own)]
+                        if marginals is not None:
+                            alpha, beta, log_z = (part[row] for part in marginals)
+                            for entity in entities:
+                                entity.score = self._span_probability(
+                                    emissions[row], alpha, beta, log_z, crf_scores, entity,
+                                    lengths[index])
+                        results[index] = Tagged(schemes.convert(own, "iob2"), entities)
         finally:
             self.model.train(was_training)
         return results
 
+    def _span_probability(self, emissions, alpha, beta, log_z, crf_scores, entity: Entity,
+                          length: int) -> float:
+        """P(exactly this span with this type), from forward-backward scores."""
+        index = self.encoder.tags.index
+        span = schemes.Span(entity.type, entity.start, entity.end)
+        own = schemes.tags_from_spans([span], entity.end, self.train_scheme)[entity.start:]
+        ids = [index[tag] for tag in own]
+        probability = math.exp(segment_log_probability(
+            emissions, alpha, beta, log_z, crf_scores, entity.start, ids))
+        inside = f"I-{entity.type}"
+        if self.train_scheme != "bioes" and entity.end < length and inside in index:
+            # Without an end tag, the same tags followed by I-TYPE make a longer entity.
+            longer = math.exp(segment_log_probability(
+                emissions, alpha, beta, log_z, crf_scores, entity.start, ids + [index[inside]]))
+            probability -= longer
+        return min(max(probability, 0.0), 1.0)
 
-def inline(tokens: Sequence[str], tags: Sequence[str]) -> str:
-    """Tokens joined by spaces, entities in brackets: ``[PER Peter Blackburn] visited``."""
-    pieces = list(tokens)
-    for kind, start, end in reversed(schemes.spans(tags)):
-        pieces[start:end] = [f"[{kind} {' '.join(tokens[start:end])}]"]
-    return " ".join(pieces)
+
+@dataclass
+class Record:
+    """One unit of input to tag: a line of text or tokens, or a sentence of a column file.
+
+    Attributes:
+        text: the line as given (tokens joined by spaces for column input).
+        tokens: (token, start, end) with ``text[start:end] == token``.
+        rows: for column input, the columns of each token line.
+        after: for column input, the lines that followed the sentence (blank, -DOCSTART-).
+    """
+
+    text: str
+    tokens: list[tuple[str, int, int]]
+    rows: list[list[str]] | None = None
+    after: list[str] | None = None
 
 
-def tag_lines(tagger: Tagger, lines: Iterable[str], batch_size: int = 256) -> Iterator[str]:
-    """Tag whitespace-tokenised lines, one output line per input line, in order."""
-    pending: list[list[str]] = []
+def whitespace_tokens(text: str) -> list[tuple[str, int, int]]:
+    return [(match.group(), match.start(), match.end()) for match in re.finditer(r"\S+", text)]
 
-    def flush() -> Iterator[str]:
-        for tokens, tags in zip(pending, tagger.predict(pending, batch_size)):
-            yield inline(tokens, tags)
-        pending.clear()
 
+def line_records(lines: Iterable[Line | None], kind: str) -> Iterator[Record | None]:
+    """Records of ``text`` or ``tokens`` input: one per line, PAUSE passed on."""
+    if kind == "text":
+        from nerlstm.tokenizer import tokenize
+    split = tokenize if kind == "text" else whitespace_tokens
     for line in lines:
-        pending.append(line.split())
-        if len(pending) >= batch_size:
+        yield PAUSE if line is PAUSE else Record(line.text, split(line.text))
+
+
+def column_records(lines: Iterable[Line | None]) -> Iterator[Record | None]:
+    """Sentences of a column file, each with the blank and -DOCSTART- lines after it."""
+    rows: list[list[str]] = []
+    after: list[str] = []
+    for line in lines:
+        if line is PAUSE:
+            if rows and after:  # only a finished sentence can be answered early
+                yield _column_record(rows, after)
+                rows, after = [], []
+            yield PAUSE
+            continue
+        text = line.text.strip(" \t\r")
+        columns = re.split(r"[ \t]+", text) if text else []
+        if columns and columns[0] != DOCSTART and not after:
+            rows.append(columns)
+            continue
+        if columns and columns[0] != DOCSTART:  # a new sentence starts
+            yield _column_record(rows, after)
+            rows, after = [columns], []
+            continue
+        after.append(line.text)
+    if rows or after:
+        yield _column_record(rows, after)
+
+
+def _column_record(rows: list[list[str]], after: list[str]) -> Record:
+    tokens, offset = [], 0
+    for columns in rows:
+        tokens.append((columns[0], offset, offset + len(columns[0])))
+        offset += len(columns[0]) + 1
+    return Record(" ".join(columns[0] for columns in rows), tokens, rows, after)
+
+
+def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size: int = 256,
+                scores: bool = False) -> Iterator[tuple[Record, Tagged]]:
+    """Tag records in batches, in input order; a PAUSE answers the records held so far."""
+    pending: list[Record] = []
+
+    def flush() -> Iterator[tuple[Record, Tagged]]:
+        token_lists = [[token for token, _, _ in record.tokens] for record in pending]
+        yield from zip(pending, tagger.tag(token_lists, batch_size, scores=scores))
+        pending.clear()
+        tagger.encoder.trim_caches()
+
+    for record in records:
+        if record is not PAUSE:
+            pending.append(record)
+        if pending and (record is PAUSE or len(pending) >= batch_size):
             yield from flush()
-    yield from flush()
+    if pending:
+        yield from flush()
+
+
+def keep_confident(tagged: Tagged, min_score: float) -> Tagged:
+    """Drop entities scored below ``min_score``, and their tags."""
+    kept = [e for e in tagged.entities if e.score is None or e.score >= min_score]
+    if len(kept) == len(tagged.entities):
+        return tagged
+    spans = [schemes.Span(e.type, e.start, e.end) for e in kept]
+    return Tagged(schemes.tags_from_spans(spans, len(tagged.tags), "iob2"), kept)
+
+
+def format_inline(record: Record, tagged: Tagged) -> str:
+    """The line with entities in brackets, ``[PER Peter Blackburn] visited [LOC Paris] .``,
+    keeping the text between entities as it was."""
+    text, tokens = record.text, record.tokens
+    pieces, position = [], 0
+    for entity in tagged.entities:
+        start, end = tokens[entity.start][1], tokens[entity.end - 1][2]
+        pieces += [text[position:start], f"[{entity.type} ", text[start:end], "]"]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def format_conll(record: Record, tagged: Tagged) -> str:
+    """Token and tag per line (column input: its columns and the tag), then a blank line
+    (column input: the lines that followed the sentence)."""
+    if record.rows is None:
+        lines = [f"{token} {tag}" for (token, _, _), tag in zip(record.tokens, tagged.tags)]
+        return "\n".join(lines + [""])
+    lines = [" ".join(columns + [tag]) for columns, tag in zip(record.rows, tagged.tags)]
+    lines += [line if not line.startswith(DOCSTART) else line.rstrip() + " O"
+              for line in record.after]
+    return "\n".join(lines)
+
+
+def format_json(record: Record, tagged: Tagged) -> str:
+    """One JSON object: the text, its entities with character offsets, its tokens."""
+    tokens = record.tokens
+    entities = []
+    for entity in tagged.entities:
+        start, end = tokens[entity.start][1], tokens[entity.end - 1][2]
+        entities.append({"text": record.text[start:end], "type": entity.type, "start": start,
+                         "end": end, "score": None if entity.score is None
+                         else round(entity.score, 4)})
+    return json.dumps({
+        "text": record.text, "entities": entities,
+        "tokens": [{"text": token, "start": start, "end": end, "tag": tag}
+                   for (token, start, end), tag in zip(tokens, tagged.tags)],
+    }, ensure_ascii=False)
+
+
+FORMATTERS = {"inline": format_inline, "conll": format_conll, "jsonl": format_json}

@@ -1,27 +1,71 @@
-"""Reading input text line by line, from files or stdin, with decoding errors that name the line."""
+"""Reading input text line by line, from files or stdin, without waiting for more than is there.
+
+Lines come as soon as they are complete, and a pause in the input (nothing more to read right
+now, as on a terminal or a slow pipe) is reported, so that a caller batching lines can answer
+the lines it holds instead of waiting for a full batch.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import select
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from nerlstm.conll import decode_bytes, open_binary
 
+PAUSE = None  # yielded when no more input is ready yet
+_CHUNK = 1 << 16
 
-def _binary_lines(source: str) -> Iterator[bytes]:
-    if source == "-":
-        stream = sys.stdin.buffer
-        # readline, not iteration: iteration reads ahead and would hold back lines typed
-        # on a terminal.
-        yield from iter(stream.readline, b"")
+
+@dataclass
+class Line:
+    """One input line without its line end, with where it came from."""
+
+    source: str
+    number: int
+    text: str
+
+
+def _stdin_lines() -> Iterator[bytes | None]:
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, io.UnsupportedOperation):  # a stand-in stdin, as in tests
+        yield from iter(sys.stdin.buffer.readline, b"")
         return
-    with open_binary(source) as handle:
+    pending = b""
+    while True:
+        while (end := pending.find(b"\n")) >= 0:
+            yield pending[:end + 1]
+            pending = pending[end + 1:]
+        ready, _, _ = select.select([fd], [], [], 0)
+        if not ready:
+            yield PAUSE
+        chunk = os.read(fd, _CHUNK)
+        if not chunk:
+            if pending:
+                yield pending
+            return
+        pending += chunk
+
+
+def _file_lines(path: str) -> Iterator[bytes]:
+    with open_binary(path) as handle:
         yield from iter(handle.readline, b"")
 
 
-def input_lines(sources: Sequence[str], encoding: str = "utf-8") -> Iterator[str]:
-    """Lines of each source in turn ('-' is stdin), without their line ends."""
+def input_lines(sources: Sequence[str], encoding: str = "utf-8") -> Iterator[Line | None]:
+    """Lines of each source in turn ('-' is stdin), or PAUSE while stdin has nothing ready."""
     for source in sources:
         name = "<stdin>" if source == "-" else source
-        for number, raw in enumerate(_binary_lines(source), start=1):
-            yield decode_bytes(raw, name, encoding, first_line=number).rstrip("\r\n")
+        raw_lines = _stdin_lines() if source == "-" else _file_lines(source)
+        number = 0
+        for raw in raw_lines:
+            if raw is PAUSE:
+                yield PAUSE
+                continue
+            number += 1
+            text = decode_bytes(raw, name, encoding, first_line=number)
+            yield Line(name, number, text.rstrip("\r\n"))

@@ -183,7 +183,7 @@ def _token_rules() -> dict[str, str]:
 
     # Most tokens are plain letters or digits up to a space; every other rule would give
     # them unchanged (each needs some other character), so this shortcut tried first
-    # changes no result and roughly halves the time taken on news text.
+    # changes no result and takes about 40% off the time spent on news text.
     plain_word = f"[^\\W_]+(?=[{_SPACE}]|\\Z)"
 
     return {
@@ -217,12 +217,13 @@ def _token_pattern() -> re.Pattern[str]:
 @functools.cache
 def _separator_chars() -> str:
     """Every separator character, for ``str.rstrip``."""
-    whitespace = (chr(codepoint) for codepoint in range(0x110000) if chr(codepoint).isspace())
+    # Unicode has no whitespace outside the Basic Multilingual Plane.
+    whitespace = (chr(codepoint) for codepoint in range(0x10000) if chr(codepoint).isspace())
     return "".join(whitespace) + SEPARATOR_CHARS
 
 
 # A ranking or list number opening the line keeps its period, as in CoNLL ("1. Germany").
-_LIST_NUMBER = re.compile(f"[{_SPACE}]*(\\d{{1,3}}\\.)(?=[{_SPACE}])")
+_LIST_NUMBER = re.compile(f"[{_SPACE}]*(\\d{{1,3}}\\.)(?=[{_SPACE}]+[^{_SPACE}])")
 
 
 def tokenize(text: str) -> list[tuple[str, int, int]]:

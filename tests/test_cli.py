@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from seqeval.metrics import f1_score
-
+import torch
 from conftest import DATA, TINY, run_cli, write
+from seqeval.metrics import f1_score
 
 from nerlstm.conll import read_conll
 
@@ -70,9 +70,15 @@ def test_same_seed_gives_the_same_model(trained_model, tmp_path):
     assert result.exit_code == 0
     first = (trained_model.parent / (trained_model.name + ".metrics.jsonl")).read_text()
     second = (tmp_path / "again.pt.metrics.jsonl").read_text()
-    strip = lambda text: [{k: v for k, v in json.loads(line).items() if "second" not in k}
-                          for line in text.splitlines()]
-    assert strip(first) == strip(second)
+
+    def without_timings(text):
+        return [{k: v for k, v in json.loads(line).items() if "second" not in k}
+                for line in text.splitlines()]
+
+    assert without_timings(first) == without_timings(second)
+    weights = torch.load(trained_model, weights_only=True)["state_dict"]
+    again_weights = torch.load(again, weights_only=True)["state_dict"]
+    assert all(torch.equal(weights[name], again_weights[name]) for name in weights)
 
 
 def test_train_without_dev_keeps_the_last_epoch(tmp_path):

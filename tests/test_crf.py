@@ -1,5 +1,6 @@
 import itertools
 
+import pytest
 import torch
 from torchcrf import CRF
 
@@ -73,3 +74,55 @@ def test_constrained_viterbi_is_the_best_well_formed_path():
                        if schemes.convert([tags[i] for i in p], "bioes") == [tags[i] for i in p]]
         expected = max(well_formed, key=lambda p: path_score(emissions[row], p, plain).item())
         assert best[row, :length].tolist() == list(expected)
+
+
+def test_forward_backward_segment_probabilities_match_brute_force():
+    from nerlstm.crf import forward_backward, segment_log_probability
+
+    crf, emissions, mask, lengths = random_problem(5, num_tags=3, batch=3, length=4)
+    scores = unconstrained(crf)
+    alpha, beta, log_z = forward_backward(emissions, mask, scores)
+    assert torch.allclose(log_z, log_partition(emissions, mask, scores), atol=1e-5)
+    for row, length in enumerate(lengths.tolist()):
+        paths = list(itertools.product(range(3), repeat=length))
+        weights = torch.stack([path_score(emissions[row], p, scores) for p in paths]).exp()
+        weights = weights / weights.sum()
+        for start in range(length):
+            for segment in itertools.product(range(3), repeat=min(2, length - start)):
+                expected = sum(w for p, w in zip(paths, weights)
+                               if tuple(p[start:start + len(segment)]) == segment)
+                got = segment_log_probability(emissions[row], alpha[row], beta[row], log_z[row],
+                                              scores, start, list(segment))
+                assert abs(torch.tensor(got).exp().item() - float(expected)) < 1e-5
+
+
+@pytest.mark.parametrize("scheme", ["bioes", "iob2"])
+def test_entity_scores_are_span_marginals(scheme):
+    """A tagger's entity score equals the brute-force probability of that exact span."""
+    from nerlstm.config import Config
+    from nerlstm.conll import Sentence
+    from nerlstm.training import build_tagger
+
+    torch.manual_seed(4)
+    train = [Sentence(["Ann", "met", "Bob", "Lee"], ["B-PER", "O", "B-PER", "I-PER"])]
+    tagger = build_tagger(train, Config(hidden=4, char_hidden=3, word_dim=4, train_scheme=scheme),
+                          "cpu")
+    for parameter in (tagger.model.crf.transitions, tagger.model.crf.start_transitions):
+        torch.nn.init.normal_(parameter, std=0.5)
+    tokens = ["Bob", "Lee", "met", "Ann"]
+    (tagged,) = tagger.tag([tokens], scores=True)
+    tagger.model.eval()
+    with torch.no_grad():
+        emissions = tagger.model.emissions(tagger.encoder.batch([tokens], [0]))[0]
+    symbols = tagger.encoder.tags.symbols
+    scores = constrained_scores(tagger.model.crf, *tagger.allowed)
+    paths = [p for p in itertools.product(range(len(symbols)), repeat=len(tokens))
+             if path_score(emissions, p, scores) > -1000]
+    weights = torch.stack([path_score(emissions, p, scores) for p in paths]).exp()
+    weights = weights / weights.sum()
+    assert tagged.entities
+    for entity in tagged.entities:
+        span = schemes.Span(entity.type, entity.start, entity.end)
+        expected = sum(w for p, w in zip(paths, weights)
+                       if span in schemes.spans([symbols[i] for i in p]))
+        assert abs(entity.score - float(expected)) < 1e-4

@@ -171,6 +171,14 @@ def test_rule_mixtures_give_well_formed_tokens(text: str) -> None:
     _assert_well_formed(text, tokenize(text))
 
 
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+def test_surrounding_whitespace_changes_only_offsets(text: str) -> None:
+    # Rules that look at the end of the line, or before a token, must see through it.
+    padded = [(token, start + 2, end + 2) for token, start, end in tokenize(text)]
+    assert tokenize(" \t" + text + "\u200b \r\n") == padded
+
+
 # Long lines built to make a backtracking pattern slow; each takes milliseconds when the
 # scan stays linear, and many seconds if it turns quadratic.
 _LONG_LINES = [
