@@ -58,8 +58,7 @@ def reports_errors(command: Callable) -> Callable:
         except NerlstmError as error:
             err.print(f"error: {error}", markup=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("interrupted", markup=False)
+        except KeyboardInterrupt:  # Ctrl-C: stop quietly, as pipeline tools do
             raise typer.Exit(130) from None
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, and keep Python from

@@ -1,0 +1,143 @@
+"""`nerlstm tag` as a pipeline tool: input kinds, output formats, scores, streaming."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DATA, ROOT, run_cli
+
+TEXT = "Peter Blackburn visited Paris.\n\n  The EU said (Reuters) \"House.\" Smith's.\n"
+
+
+@pytest.mark.parametrize("kind", ["text", "tokens"])
+@pytest.mark.parametrize("fmt", ["inline", "conll", "jsonl"])
+def test_every_line_input_and_output_combination(trained_model, kind, fmt):
+    result = run_cli("tag", "-m", trained_model, "--input", kind, "--format", fmt, input=TEXT)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    if fmt == "inline":
+        lines = out.split("\n")[:-1]
+        assert len(lines) == 3 and lines[1] == ""
+        unbracketed = [line.replace("]", "") for line in lines]
+        for original, line in zip(TEXT.split("\n"), unbracketed):
+            # removing "[TYPE " and "]" gives back the input line
+            import re
+            assert re.sub(r"\[[^ \]]+ ", "", line) == original
+    elif fmt == "jsonl":
+        objects = [json.loads(line) for line in out.splitlines()]
+        assert [o["text"] for o in objects] == TEXT.split("\n")[:-1]
+        for o in objects:
+            for entity in o["entities"]:
+                assert o["text"][entity["start"]:entity["end"]] == entity["text"]
+                assert 0.0 <= entity["score"] <= 1.0
+            for token in o["tokens"]:
+                assert o["text"][token["start"]:token["end"]] == token["text"]
+    else:
+        sentences = out.split("\n\n")
+        first = [line.split() for line in sentences[0].splitlines()]
+        expected = (["Peter", "Blackburn", "visited", "Paris", "."] if kind == "text"
+                    else ["Peter", "Blackburn", "visited", "Paris."])
+        assert [row[0] for row in first] == expected
+        assert all(row[1] == "O" or row[1][:2] in ("B-", "I-") for row in first)
+
+
+def test_text_input_is_tokenized_and_offsets_slice_back(trained_model):
+    result = run_cli("tag", "-m", trained_model, "--format", "jsonl", input=TEXT)
+    third = json.loads(result.stdout.splitlines()[2])
+    assert [t["text"] for t in third["tokens"]] == [
+        "The", "EU", "said", "(", "Reuters", ")", '"', "House", ".", '"', "Smith", "'s", "."]
+
+
+def test_conll_input_appends_a_tag_column_and_keeps_the_rest(trained_model):
+    source = (DATA / "test.txt").read_text(encoding="utf-8")
+    result = run_cli("tag", "-m", trained_model, "--input", "conll", input=source)
+    assert result.exit_code == 0, result.output
+    given, got = source.splitlines(), result.stdout.splitlines()
+    assert len(got) == len(given)
+    for before, after in zip(given, got):
+        if before.strip():
+            assert after.startswith(before.rstrip() + " ")
+            assert len(after.split()) == len(before.split()) + 1
+        else:
+            assert after == ""
+
+
+def test_min_score_drops_unsure_entities(trained_model):
+    every = run_cli("tag", "-m", trained_model, "-f", "jsonl", input=TEXT).stdout
+    sure = run_cli("tag", "-m", trained_model, "-f", "jsonl", "--min-score", "0.999",
+                   input=TEXT).stdout
+    scores = [e["score"] for line in every.splitlines() for e in json.loads(line)["entities"]]
+    kept = [e["score"] for line in sure.splitlines() for e in json.loads(line)["entities"]]
+    assert kept == [s for s in scores if s >= 0.999]
+
+
+def test_files_and_stdin_dash(trained_model, tmp_path):
+    first = tmp_path / "a.txt"
+    first.write_text("Peter visited Paris .\n", encoding="utf-8")
+    result = run_cli("tag", "-m", trained_model, first, "-", first, input="EU said .\n")
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 3
+
+
+def test_undecodable_input_names_the_line(trained_model):
+    result = run_cli("tag", "-m", trained_model, input=b"fine line\nbad \xff byte\n")
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error: <stdin>:2: byte 0xff")
+
+
+def test_a_very_long_line_is_tagged(trained_model):
+    line = " ".join(["Peter", "visited", "Paris", "."] * 1500)
+    result = run_cli("tag", "-m", trained_model, "-i", "tokens", input=line + "\n")
+    assert result.exit_code == 0
+    assert result.stdout.count("[") >= 1 and len(result.stdout.splitlines()) == 1
+
+
+def _nerlstm(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "nerlstm", *map(str, args)],
+                          capture_output=True, cwd=ROOT, **kwargs)
+
+
+def test_head_closing_the_pipe_is_quiet(trained_model):
+    lines = "Peter Blackburn visited Paris .\n" * 5000
+    command = (f"{sys.executable} -m nerlstm tag -m {trained_model} -b 64 | head -n 2")
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], input=lines.encode(),
+                          capture_output=True, cwd=ROOT)
+    assert done.stdout.decode().count("\n") == 2
+    assert done.stderr == b"", done.stderr.decode()
+    assert done.returncode == 0
+
+
+def test_lines_are_answered_before_the_input_ends(trained_model):
+    """A pause in the input answers the lines held so far, without waiting for a full batch."""
+    process = subprocess.Popen([sys.executable, "-m", "nerlstm", "tag", "-m", str(trained_model)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        process.stdin.write(b"Peter visited Paris .\n")
+        process.stdin.flush()
+        answer = process.stdout.readline()  # would hang if the tagger waited for 256 lines
+        assert b"Paris" in answer
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+
+
+def _peak_rss_kib(model, lines: int) -> int:
+    script = ("import resource, sys\nfrom nerlstm.cli import main\nsys.argv = ['nerlstm', 'tag', "
+              f"'-m', {str(model)!r}, '-i', 'tokens', '-b', '128']\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n")
+    text = "".join(f"Person{n} met Agent{n * 7} in City{n % 977} on day {n} .\n"
+                   for n in range(lines))
+    done = subprocess.run([sys.executable, "-c", script], input=text.encode(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return int(done.stderr.decode().strip().splitlines()[-1])
+
+
+def test_memory_stays_flat_on_a_large_input(trained_model):
+    small = _peak_rss_kib(trained_model, 2_000)
+    large = _peak_rss_kib(trained_model, 40_000)
+    assert large < small * 1.15 + 10_000, (small, large)
