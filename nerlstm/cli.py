@@ -112,7 +112,7 @@ def _describe_data(name: str, data) -> None:
 @app.command("train")
 @reports_errors
 def train_command(
-    train_file: Path = typer.Argument(..., help="Training data, a CoNLL column file."),
+    train_file: Path = typer.Argument(..., metavar="TRAIN_FILE", help="Training data, a CoNLL column file."),
     dev: Path | None = typer.Option(None, "--dev", "-d", help="Dev data: picks the best epoch and stops early."),
     model: Path = typer.Option(..., "--model", "-m", help="Where to write the model."),
     epochs: int = typer.Option(Config.epochs, "--epochs", min=1, help="Most epochs to train."),
@@ -135,6 +135,7 @@ def train_command(
     seed: int = typer.Option(Config.seed, "--seed", help="Random seed."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device", help="auto, cpu or cuda."),
+    resume: Path | None = typer.Option(None, "--resume", help="Go on from the checkpoint an interrupted run left (MODEL.ckpt); its config is used."),
     token_column: int = TokenColumn,
     tag_column: int = TagColumn,
     encoding: str = Encoding,
@@ -144,7 +145,7 @@ def train_command(
 
     Example: nerlstm train train.txt --dev dev.txt -m model.pt
     """
-    from nerlstm.training import check_writable, metrics_log_path, train
+    from nerlstm.training import check_writable, load_checkpoint, metrics_log_path, train
 
     config = Config(word_dim=word_dim, lowercase_words=lowercase_words, char_dim=char_dim,
                     char_hidden=char_hidden, hidden=hidden, layers=layers, dropout=dropout,
@@ -154,17 +155,23 @@ def train_command(
     check_writable(str(model))
     device_name = _choose_device(device)
     _set_threads(threads)
+    checkpoint = load_checkpoint(str(resume)) if resume else None
     train_data = _read_tagged(train_file, token_column, tag_column, encoding, scheme)
     dev_data = _read_tagged(dev, token_column, tag_column, encoding, scheme) if dev else None
     _describe_data("train", train_data)
     if dev_data:
         _describe_data("dev", dev_data)
-    err.print("config: " + json.dumps(config.to_dict()), markup=False, soft_wrap=True)
     summary = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data else None}
+    if checkpoint is not None:
+        _check_same_data(checkpoint, summary, str(resume))
+        config = Config.from_dict(checkpoint["model"]["config"])
+        err.print(f"resuming from {resume} at epoch {checkpoint['progress']['epoch']}",
+                  markup=False)
+    err.print("config: " + json.dumps(config.to_dict()), markup=False, soft_wrap=True)
     listener = _EpochPrinter(has_dev=dev_data is not None)
     result = train(train_data.sentences, dev_data.sentences if dev_data else None, config,
                    model_path=str(model), device=device_name, data_summary=summary,
-                   listener=listener)
+                   listener=listener, resume=checkpoint)
     listener.close()
     if result.best_epoch is None:
         err.print("stopped before the first epoch ended: no model written", markup=False)
@@ -174,12 +181,27 @@ def train_command(
         err.print(f"{best}; model: {model}; metrics: {metrics_log_path(str(model))}; "
                   f"{result.seconds:.0f} s", markup=False)
     if result.stopped_by_signal is not None:
-        err.print("interrupted: the best model so far is kept", markup=False)
+        err.print(f"interrupted: the best model so far is kept; go on with --resume "
+                  f"{model}.ckpt", markup=False)
         raise typer.Exit(128 + result.stopped_by_signal)
 
 
+def _check_same_data(checkpoint: dict, summary: dict, path: str) -> None:
+    """Refuse to resume on other data than the run was started with."""
+    for split in ("train", "dev"):
+        before, now = checkpoint.get("data", {}).get(split), summary.get(split)
+        counts = [(d or {}).get(key) for d in (before, now) for key in ("sentences", "tokens")]
+        if counts[:2] != counts[2:]:
+            raise NerlstmError(f"the checkpoint was made with other {split} data "
+                               f"({counts[0]} sentences, {counts[1]} tokens; now {counts[2]}, "
+                               f"{counts[3]})", path=path)
+
+
 class _EpochPrinter:
-    """A progress bar during each epoch (on a terminal only), and a row after it."""
+    """A progress bar during each epoch (on a terminal only), and a row after it.
+
+    Implements training.TrainingListener (not subclassed: that module imports torch).
+    """
 
     def __init__(self, has_dev: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -194,6 +216,11 @@ class _EpochPrinter:
             self.progress.start()
         self.task = None
         self.header_printed = False
+
+    def vocabularies(self, words: int, chars: int, tags: list[str], scheme: str) -> None:
+        err.print(f"vocabulary: {words:,} words, {chars:,} characters (padding and unknown "
+                  f"included), {len(tags)} tags in {scheme.upper()}: {' '.join(tags)}",
+                  markup=False)
 
     def epoch_started(self, epoch: int, sentences: int) -> None:
         import time
@@ -232,7 +259,7 @@ class _EpochPrinter:
 @app.command("eval")
 @reports_errors
 def eval_command(
-    data_file: Path = typer.Argument(..., help="Tagged data to score, a CoNLL column file."),
+    data_file: Path = typer.Argument(..., metavar="DATA_FILE", help="Tagged data to score, a CoNLL column file."),
     model: Path = ModelPath,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     strict: bool = typer.Option(False, "--strict", help="seqeval's strict mode (IOB2 chunks must be well formed)."),
@@ -305,7 +332,7 @@ class OutputFormat(str, Enum):
 @app.command("tag")
 @reports_errors
 def tag_command(
-    files: list[Path] = typer.Argument(None, help="Files to tag; - or none for stdin."),
+    files: list[Path] = typer.Argument(None, metavar="FILE", help="Files to tag; - or none for stdin."),
     model: Path = ModelPath,
     input_kind: InputKind = typer.Option(InputKind.text, "--input", "-i", help="text: raw text, one line at a time; tokens: whitespace-separated tokens; conll: a column file."),
     output_format: OutputFormat = typer.Option(OutputFormat.auto, "--format", "-f", help="inline: [TYPE entity] in the text; conll: token and tag per line; jsonl: one JSON object per line; auto: conll for --input conll, else inline."),

@@ -18,6 +18,7 @@ from nerlstm.tagging import Tagger
 from nerlstm.vocab import TagVocab, Vocab
 
 FORMAT = "nerlstm-model"
+CHECKPOINT_FORMAT = "nerlstm-checkpoint"
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
 _REQUIRED_KEYS = ("config", "words", "chars", "tags", "train_scheme", "state_dict")
@@ -67,10 +68,16 @@ def save_model(tagger: Tagger, path: str, summary: dict) -> None:
 
 def read_payload(path: str) -> dict:
     """The checked contents of a model file, loaded without running any code."""
+    return read_checked(path, FORMAT, _REQUIRED_KEYS)
+
+
+def read_checked(path: str, expected_format: str, required_keys: tuple[str, ...]) -> dict:
+    """Load a nerlstm file of ``expected_format`` safely and check its version and keys."""
+    what = "model file" if expected_format == FORMAT else "checkpoint"
     if os.path.isdir(path):
-        raise NerlstmError("is a directory, expected a model file", path=path)
+        raise NerlstmError(f"is a directory, expected a {what}", path=path)
     if not os.path.exists(path):
-        raise NerlstmError("no such model file", path=path)
+        raise NerlstmError(f"no such {what}", path=path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
@@ -78,14 +85,14 @@ def read_payload(path: str) -> dict:
     except pickle.UnpicklingError as error:
         reason = str(error).splitlines()[0] if "weights_only" not in str(error) else (
             "it holds Python objects other than plain data and tensors")
-        raise NerlstmError(f"refused to load: not a nerlstm model file ({reason})",
+        raise NerlstmError(f"refused to load: not a nerlstm {what} ({reason})",
                            path=path) from None
     except Exception as error:  # foreign bytes make the unpickler fail in many ways
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise NerlstmError(f"not a nerlstm model file, or a damaged one ({first})",
+        raise NerlstmError(f"not a nerlstm {what}, or a damaged one ({first})",
                            path=path) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise NerlstmError("not a nerlstm model file", path=path)
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise NerlstmError(f"not a nerlstm {what}", path=path)
     version = payload.get("format_version")
     if version not in READABLE_VERSIONS:
         raise NerlstmError(
@@ -93,15 +100,23 @@ def read_payload(path: str) -> dict:
             f"{payload.get('nerlstm_version', '?')}) cannot be read: this nerlstm "
             f"{__version__} reads version{'s' if len(READABLE_VERSIONS) > 1 else ''} "
             f"{', '.join(map(str, READABLE_VERSIONS))}", path=path)
-    missing = [key for key in _REQUIRED_KEYS if key not in payload]
+    missing = [key for key in required_keys if key not in payload]
     if missing:
-        raise NerlstmError(f"damaged model file: missing {', '.join(missing)}", path=path)
+        raise NerlstmError(f"damaged {what}: missing {', '.join(missing)}", path=path)
     return payload
 
 
 def load_model(path: str, device: torch.device | str = "cpu") -> tuple[Tagger, dict]:
     """The tagger stored in ``path`` and the file's contents (summary, versions, config)."""
     payload = read_payload(path)
+    try:
+        return tagger_from_payload(payload, device), payload
+    except NerlstmError as error:
+        raise NerlstmError(error.message, path=path) from None
+
+
+def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Tagger:
+    """Rebuild the network and vocabularies from a model payload."""
     config = Config.from_dict(payload["config"])
     words, chars = Vocab(payload["words"]), Vocab(payload["chars"])
     tags = TagVocab(payload["tags"])
@@ -110,7 +125,7 @@ def load_model(path: str, device: torch.device | str = "cpu") -> tuple[Tagger, d
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError, TypeError) as error:
         raise NerlstmError(f"damaged model file: weights do not fit its config ({error})"
-                           .splitlines()[0], path=path) from None
+                           .splitlines()[0]) from None
     model.to(device)
     model.eval()
-    return Tagger(model, Encoder(words, chars, tags), payload["train_scheme"], device), payload
+    return Tagger(model, Encoder(words, chars, tags), payload["train_scheme"], device)

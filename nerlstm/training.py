@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import random
@@ -9,7 +11,7 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -20,13 +22,22 @@ from nerlstm.conll import Sentence
 from nerlstm.errors import NerlstmError
 from nerlstm.evaluation import micro_scores
 from nerlstm.model import BiLstmCrf
-from nerlstm.modelfile import save_model
+from nerlstm.modelfile import (
+    CHECKPOINT_FORMAT,
+    atomic_save,
+    model_payload,
+    read_checked,
+    save_model,
+    tagger_from_payload,
+)
 from nerlstm.tagging import Tagger
-from nerlstm.vocab import TagVocab, build_vocabs
+from nerlstm.vocab import TagVocab, Vocab, build_vocabs
 
 
 class TrainingListener:
     """Receives progress; the CLI renders it. Every method does nothing by default."""
+
+    def vocabularies(self, words: int, chars: int, tags: list[str], scheme: str) -> None: ...
 
     def epoch_started(self, epoch: int, sentences: int) -> None: ...
 
@@ -94,47 +105,99 @@ def stop_requests() -> Iterator[list[int]]:
             signal.signal(number, handler)
 
 
+@dataclass
+class Progress:
+    """Where a run is: everything besides weights and random states needed to go on exactly."""
+
+    epoch: int = 1                          # the epoch in progress
+    order: list[list[int]] | None = None    # its batches, once drawn
+    batches_done: int = 0                   # how many of them are trained
+    total_loss: float = 0.0
+    seen: int = 0
+    best_f1: float = -1.0
+    since_best: int = 0
+    best_epoch: int | None = None
+    best_dev: dict | None = None
+
+
+def checkpoint_path(model_path: str) -> str:
+    return model_path + ".ckpt"
+
+
+def remove_stale_temporaries(model_path: str) -> None:
+    """Delete temporary files that a killed run may have left beside the model."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for name in (os.path.basename(model_path), os.path.basename(checkpoint_path(model_path))):
+        for leftover in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+
+
 def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence] | None,
           config: Config, *, model_path: str, device: torch.device | str = "cpu",
-          data_summary: dict | None = None, listener: TrainingListener | None = None
-          ) -> TrainingResult:
+          data_summary: dict | None = None, listener: TrainingListener | None = None,
+          resume: dict | None = None) -> TrainingResult:
     """Train a tagger and keep the best model at ``model_path``.
 
     With dev sentences, the model is saved whenever dev F1 improves, and training stops after
     ``config.patience`` epochs without improvement; without them, after every epoch (the last
-    one is kept). A metrics log, one JSON object per epoch, is written beside the model.
+    one is kept). A metrics log, one JSON object per epoch, is written beside the model, and a
+    checkpoint (``model_path + ".ckpt"``) after every epoch and when a signal stops the run;
+    ``resume`` (a loaded checkpoint) goes on from one exactly as if never stopped.
     """
     listener = listener or TrainingListener()
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    tagger = build_tagger(train_sentences, config, device)
+    remove_stale_temporaries(model_path)
+    if resume is None:
+        torch.manual_seed(config.seed)
+        rng = random.Random(config.seed)
+        tagger = build_tagger(train_sentences, config, device)
+        progress = Progress()
+    else:
+        tagger = tagger_from_payload(resume["model"], device)
+        config = tagger.model.config
+        rng = random.Random()
+        rng.setstate(resume["python_rng"])
+        progress = Progress(**resume["progress"])
     model, encoder = tagger.model, tagger.encoder
+    listener.vocabularies(len(encoder.words), len(encoder.chars), encoder.tags.symbols,
+                          config.train_scheme)
 
     tokens = [s.tokens for s in train_sentences]
     tags = [schemes.convert(s.tags, config.train_scheme) for s in train_sentences]
     lengths = [len(t) for t in tokens]
-    _, _, word_counts = build_vocabs(tokens, lowercase_words=config.lowercase_words)
-    singleton = torch.zeros(len(encoder.words), dtype=torch.bool)
-    for word, count in word_counts.items():
-        if count == 1:
-            singleton[encoder.words.get(word)] = True
-    singleton = singleton.to(device)
-
+    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words).to(device)
     optimizer = make_optimizer(model, config)
-    log_path = metrics_log_path(model_path)
-    result = TrainingResult()
-    best_f1 = -1.0
-    since_best = 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        torch.set_rng_state(resume["torch_rng"])
+
+    def summary(epoch: int) -> dict:
+        return {**(data_summary or {}), "best_epoch": progress.best_epoch,
+                "best_dev": progress.best_dev, "epochs_run": epoch}
+
+    def save_checkpoint() -> None:
+        atomic_save({"format": CHECKPOINT_FORMAT, "format_version": 1,
+                     "model": model_payload(tagger, summary(progress.epoch - 1)),
+                     "optimizer": optimizer.state_dict(), "progress": asdict(progress),
+                     "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                     "data": data_summary or {}}, checkpoint_path(model_path))
+
+    result = TrainingResult(best_epoch=progress.best_epoch, best_dev=progress.best_dev)
     started = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log, stop_requests() as caught:
-        for epoch in range(1, config.epochs + 1):
+    log_mode = "a" if resume is not None else "w"
+    with open(metrics_log_path(model_path), log_mode, encoding="utf-8") as log, \
+            stop_requests() as caught:
+        while progress.epoch <= config.epochs:
+            epoch = progress.epoch
             for group in optimizer.param_groups:
                 group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
+            if progress.order is None:
+                progress.order = list(batch_indices(lengths, config.batch_size, rng))
             epoch_started = time.perf_counter()
             listener.epoch_started(epoch, len(tokens))
             model.train()
-            total_loss, seen = 0.0, 0
-            for indices in batch_indices(lengths, config.batch_size, rng):
+            while progress.batches_done < len(progress.order) and not caught:
+                indices = progress.order[progress.batches_done]
                 batch = encoder.batch(tokens, indices, tags).to(device)
                 if config.word_unk_prob > 0:
                     drop = singleton[batch.word_ids] & (
@@ -146,36 +209,36 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                 if config.clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
                 optimizer.step()
-                total_loss += loss.item()
-                seen += len(indices)
+                progress.total_loss += loss.item()
+                progress.seen += len(indices)
+                progress.batches_done += 1
                 listener.batch_done(len(indices), loss.item() / len(indices))
-                if caught:
-                    break
             if caught:
+                save_checkpoint()
                 result.stopped_by_signal = caught[0]
                 break
-            row = {"epoch": epoch, "loss": total_loss / seen,
-                   "lr": optimizer.param_groups[0]["lr"],
-                   "train_seconds": time.perf_counter() - epoch_started,
-                   "sentences_per_second": seen / (time.perf_counter() - epoch_started)}
+            train_seconds = time.perf_counter() - epoch_started
+            row = {"epoch": epoch, "loss": progress.total_loss / progress.seen,
+                   "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_seconds,
+                   "sentences_per_second": progress.seen / train_seconds}
+            dev = None
             if dev_sentences:
                 predicted = tagger.predict([s.tokens for s in dev_sentences])
                 dev = micro_scores([s.tags for s in dev_sentences], predicted)
                 row.update({f"dev_{name}": value for name, value in dev.items()})
-                improved = dev["f1"] > best_f1
-            else:
-                dev, improved = None, True
+            improved = dev is None or dev["f1"] > progress.best_f1
             row["seconds"] = time.perf_counter() - epoch_started
             row["best"] = improved
             if improved:
-                best_f1 = dev["f1"] if dev else best_f1
-                result.best_epoch, result.best_dev = epoch, dev
-                since_best = 0
-                summary = {**(data_summary or {}), "best_epoch": epoch, "best_dev": dev,
-                           "epochs_run": epoch}
-                save_model(tagger, model_path, summary)
+                progress.best_f1 = dev["f1"] if dev else progress.best_f1
+                progress.best_epoch, progress.best_dev = epoch, dev
+                progress.since_best = 0
+                save_model(tagger, model_path, summary(epoch))
             else:
-                since_best += 1
+                progress.since_best += 1
+            progress = Progress(epoch + 1, None, 0, 0.0, 0, progress.best_f1,
+                                progress.since_best, progress.best_epoch, progress.best_dev)
+            save_checkpoint()
             result.rows.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -183,10 +246,32 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             if caught:
                 result.stopped_by_signal = caught[0]
                 break
-            if dev_sentences and since_best >= config.patience:
+            if dev_sentences and progress.since_best >= config.patience:
                 break
+    result.best_epoch, result.best_dev = progress.best_epoch, progress.best_dev
     result.seconds = time.perf_counter() - started
+    if result.stopped_by_signal is None:
+        with contextlib.suppress(FileNotFoundError):  # finished: nothing left to resume
+            os.unlink(checkpoint_path(model_path))
     return result
+
+
+def singleton_mask(tokens: Sequence[Sequence[str]], words: Vocab, lowercase_words: bool
+                   ) -> torch.Tensor:
+    """True for the ids of words seen once in training: those are replaced by UNK at times."""
+    _, _, word_counts = build_vocabs(tokens, lowercase_words=lowercase_words)
+    singleton = torch.zeros(len(words), dtype=torch.bool)
+    for word, count in word_counts.items():
+        if count == 1:
+            singleton[words.get(word)] = True
+    return singleton
+
+
+def load_checkpoint(path: str) -> dict:
+    """A checkpoint written by :func:`train`, loaded without running code."""
+    payload = read_checked(path, CHECKPOINT_FORMAT, ("model", "optimizer", "progress",
+                                                     "python_rng", "torch_rng"))
+    return payload
 
 
 def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DATA, ROOT, run_cli
 
 TEXT = "Peter Blackburn visited Paris.\n\n  The EU said (Reuters) \"House.\" Smith's.\n"

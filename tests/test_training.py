@@ -1,0 +1,90 @@
+"""Training runs: interruption, checkpoints, resuming, determinism."""
+
+import os
+import signal
+
+import pytest
+import torch
+from conftest import DATA
+
+from nerlstm.config import Config
+from nerlstm.conll import read_tagged
+from nerlstm.modelfile import load_model
+from nerlstm.training import (
+    TrainingListener,
+    checkpoint_path,
+    load_checkpoint,
+    metrics_log_path,
+    train,
+)
+
+CONFIG = Config(word_dim=16, char_dim=8, char_hidden=8, hidden=16, epochs=3, batch_size=16,
+                seed=5)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return read_tagged(str(DATA / "train.txt")).sentences, read_tagged(str(DATA / "dev.txt")).sentences
+
+
+class SignalAfter(TrainingListener):
+    """Sends a signal to this process after a given number of batches."""
+
+    def __init__(self, batches: int, number: int = signal.SIGINT) -> None:
+        self.left, self.number = batches, number
+
+    def batch_done(self, sentences: int, loss: float) -> None:
+        self.left -= 1
+        if self.left == 0:
+            os.kill(os.getpid(), self.number)
+
+
+def weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path):
+    torch.set_num_threads(1)
+    train_sentences, dev_sentences = data
+    straight = tmp_path / "straight.pt"
+    train(train_sentences, dev_sentences, CONFIG, model_path=str(straight))
+    assert not os.path.exists(checkpoint_path(str(straight)))  # a finished run leaves none
+
+    stopped = tmp_path / "stopped.pt"
+    # 25 batches of 16 sentences make one epoch of the 400-sentence sample: stop mid-epoch 2
+    result = train(train_sentences, dev_sentences, CONFIG, model_path=str(stopped),
+                   listener=SignalAfter(37))
+    assert result.stopped_by_signal == signal.SIGINT
+    assert result.best_epoch == 1
+    load_model(str(stopped))  # the best model so far is intact
+    checkpoint = load_checkpoint(checkpoint_path(str(stopped)))
+    assert checkpoint["progress"]["epoch"] == 2 and checkpoint["progress"]["batches_done"] == 12
+
+    resumed = train(train_sentences, dev_sentences, CONFIG, model_path=str(stopped),
+                    resume=checkpoint)
+    assert resumed.stopped_by_signal is None
+    first, second = weights(straight), weights(stopped)
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    rows = [line for line in open(metrics_log_path(str(stopped)))]
+    assert len(rows) == 3
+
+
+def test_sigterm_stops_after_the_batch_and_keeps_the_best_model(data, tmp_path):
+    torch.set_num_threads(1)
+    train_sentences, dev_sentences = data
+    model = tmp_path / "m.pt"
+    result = train(train_sentences, dev_sentences, CONFIG, model_path=str(model),
+                   listener=SignalAfter(3, signal.SIGTERM))
+    assert result.stopped_by_signal == signal.SIGTERM
+    assert result.best_epoch is None and not model.exists()  # stopped before any epoch ended
+    assert load_checkpoint(checkpoint_path(str(model)))["progress"]["batches_done"] == 3
+
+
+def test_stale_temporary_files_are_cleaned_up(data, tmp_path):
+    train_sentences, dev_sentences = data
+    model = tmp_path / "m.pt"
+    stale = tmp_path / ".m.pt.abc123.tmp"
+    stale.write_bytes(b"half a model")
+    train(train_sentences[:50], None, Config(**{**CONFIG.__dict__, "epochs": 1}),
+          model_path=str(model))
+    assert not stale.exists() and model.exists()
