@@ -43,6 +43,18 @@ class Batch:
         return Batch(**{**vars(self), **moved})
 
 
+# The character encoder reads at most this many characters of a word, its start and its end:
+# enough for any real word, and a 100,000-character token cannot stall training or tagging.
+MAX_WORD_CHARS = 64
+
+
+def clipped(token: str) -> str:
+    if len(token) <= MAX_WORD_CHARS:
+        return token
+    half = MAX_WORD_CHARS // 2
+    return token[:half] + token[-half:]
+
+
 class Encoder:
     """Maps tokens and tags to ids with the model's vocabularies."""
 
@@ -68,7 +80,7 @@ class Encoder:
     def char_ids(self, token: str) -> list[int]:
         found = self._char_cache.get(token)
         if found is None:
-            found = self._char_cache[token] = [self.chars.get(char) for char in token]
+            found = self._char_cache[token] = [self.chars.get(char) for char in clipped(token)]
         return found
 
     def batch(self, sentences: Sequence[Sequence[str]], indices: list[int],
@@ -84,10 +96,11 @@ class Encoder:
             word_ids[row, :len(tokens)] = torch.tensor([self.word_id(t) for t in tokens])
             word_to_distinct[row, :len(tokens)] = torch.tensor(
                 [distinct.setdefault(token, len(distinct)) for token in tokens])
-        char_lengths = [len(token) for token in distinct]
+        char_lists = [self.char_ids(token) for token in distinct]
+        char_lengths = [len(chars) for chars in char_lists]
         char_ids = torch.zeros(len(distinct), max(char_lengths), dtype=torch.long)
-        for row, token in enumerate(distinct):
-            char_ids[row, :len(token)] = torch.tensor(self.char_ids(token))
+        for row, chars in enumerate(char_lists):
+            char_ids[row, :len(chars)] = torch.tensor(chars)
         tag_ids = None
         if tags is not None:
             tag_ids = torch.zeros(len(chosen), width, dtype=torch.long)
