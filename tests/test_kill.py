@@ -1,0 +1,61 @@
+"""A real training process killed at random moments never leaves a damaged model behind."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import DATA, ROOT, TINY
+
+from nerlstm.modelfile import load_model
+
+pytestmark = pytest.mark.slow
+
+
+def start_training(model, *extra):
+    command = [sys.executable, "-m", "nerlstm", "train", str(DATA / "train.txt"), "--dev",
+               str(DATA / "dev.txt"), "-m", str(model), *TINY, *extra]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_kill_9_at_random_moments_never_damages_the_model(tmp_path):
+    rng = random.Random(7)
+    model = tmp_path / "m.pt"
+    for _ in range(4):
+        process = start_training(model)
+        time.sleep(rng.uniform(1.5, 8.0))
+        process.kill()
+        process.wait()
+        if model.exists():
+            load_model(str(model))  # loads: never a partial file
+    finished = start_training(model)
+    assert finished.wait(timeout=300) == 0
+    load_model(str(model))
+    assert not list(tmp_path.glob(".*.tmp"))  # what the kills left was cleaned up
+
+
+@pytest.mark.parametrize("number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, number, code):
+    straight = tmp_path / "straight.pt"
+    assert start_training(straight).wait(timeout=300) == 0
+
+    rng = random.Random(number)
+    model = tmp_path / "m.pt"
+    process = start_training(model)
+    while not process.stderr.readline().startswith(b"vocabulary:"):  # training has begun
+        pass
+    time.sleep(rng.uniform(0.2, 4.0))
+    process.send_signal(number)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr.decode()
+    assert b"Traceback" not in stderr and b"--resume" in stderr
+    if model.exists():
+        load_model(str(model))
+    resumed = start_training(model, "--resume", f"{model}.ckpt")
+    assert resumed.wait(timeout=300) == 0
+    first = torch.load(straight, weights_only=True)["state_dict"]
+    second = torch.load(model, weights_only=True)["state_dict"]
+    assert all(torch.equal(first[name], second[name]) for name in first)
