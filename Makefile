@@ -39,7 +39,7 @@ lint: install
 demo: install
 	$(BIN)/nerlstm train data/train.txt --dev data/dev.txt -m demo-model.pt --epochs 25
 	$(BIN)/nerlstm eval data/test.txt -m demo-model.pt
-	echo "Peter Blackburn visited Paris with the European Commission ." | $(BIN)/nerlstm tag -m demo-model.pt
+	echo "Peter Blackburn visited Paris, where the European Commission met on Monday." | $(BIN)/nerlstm tag -m demo-model.pt
 
 train: install
 	$(BIN)/nerlstm train $(TRAIN) --dev $(DEV) -m $(MODEL) $(ARGS)
@@ -49,6 +49,9 @@ eval: install
 
 tag: install
 	$(BIN)/nerlstm tag $(INPUT) -m $(MODEL) $(ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo-model.pt demo-model.pt.metrics.jsonl

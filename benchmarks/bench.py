@@ -1,0 +1,198 @@
+"""Speed and memory of nerlstm at the default config: `make bench`.
+
+Measures training throughput (one epoch after a warm-up), tagging throughput (in-process and
+as a whole `nerlstm tag` process), cold start against `python -c "import torch"`, `--help`,
+peak memory and model size. Prints a table, writes JSON, and compares with a saved baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "conll2003"
+SENTENCE = "Peter Blackburn visited Paris .\n"
+
+
+def timed(command: list[str], stdin: bytes | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of a child process."""
+    script = ("import resource, subprocess, sys, time\n"
+              "start = time.perf_counter()\n"
+              "done = subprocess.run(sys.argv[1:], input=sys.stdin.buffer.read(), "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+              "wall = time.perf_counter() - start\n"
+              "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+              "print(wall, rss, done.returncode)\n")
+    done = subprocess.run([sys.executable, "-c", script, *command], input=stdin or b"",
+                          capture_output=True, check=True, cwd=ROOT)
+    wall, rss, code = done.stdout.split()
+    if int(code) != 0:
+        raise SystemExit(f"error: {' '.join(command)} exited {code}")
+    return float(wall), int(rss)
+
+
+def median_of(runs: int, measure) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
+    import torch
+
+    from nerlstm import schemes
+    from nerlstm.batching import batch_indices
+    from nerlstm.config import Config
+    from nerlstm.conll import read_tagged
+    from nerlstm.training import build_tagger, make_optimizer, singleton_mask
+
+    torch.set_num_threads(threads)
+    config = Config()
+    sentences = read_tagged(train_path).sentences
+    torch.manual_seed(config.seed)
+    tagger = build_tagger(sentences, config, "cpu")
+    model, encoder = tagger.model, tagger.encoder
+    tokens = [s.tokens for s in sentences]
+    tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
+    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words)
+    optimizer = make_optimizer(model, config)
+    rng = random.Random(config.seed)
+    model.train()
+
+    def step(indices: list[int]) -> None:
+        batch = encoder.batch(tokens, indices, tags)
+        drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape) < config.word_unk_prob)
+        batch.word_ids = batch.word_ids.masked_fill(drop, 1)
+        loss = model.loss(batch)
+        optimizer.zero_grad()
+        (loss / len(indices)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+
+    lengths = [len(t) for t in tokens]
+    for indices in list(batch_indices(lengths, config.batch_size, rng))[:warmup_batches]:
+        step(indices)
+    start = time.perf_counter()
+    for indices in batch_indices(lengths, config.batch_size, rng):
+        step(indices)
+    seconds = time.perf_counter() - start
+    return {"train_sentences_per_s": len(tokens) / seconds, "train_epoch_s": seconds,
+            "train_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def bench_tagging(model_path: str, test_path: str, threads: int, runs: int) -> dict:
+    import torch
+
+    from nerlstm.conll import read_conll
+    from nerlstm.modelfile import load_model
+
+    torch.set_num_threads(threads)
+    tagger, _ = load_model(model_path)
+    token_lists = [s.tokens for s in read_conll(test_path, tag_column=None)]
+    count = sum(len(t) for t in token_lists)
+    tagger.predict(token_lists[:200])  # warm-up
+
+    def once() -> float:
+        start = time.perf_counter()
+        tagger.predict(token_lists)
+        return time.perf_counter() - start
+
+    seconds = median_of(runs, once)
+    return {"tag_tokens": count, "tag_tokens_per_s": count / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train/test.txt")
+    parser.add_argument("--model", help="a trained model to tag with (default: train one "
+                        "epoch on --data for the tagging figures)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--warmup-batches", type=int, default=200)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--baseline", default=str(ROOT / "benchmarks" / "baseline.json"))
+    args = parser.parse_args()
+
+    data = Path(args.data)
+    if not (data / "train.txt").exists():
+        raise SystemExit(f"error: {data}/train.txt not found (give --data, a CoNLL folder)")
+    import torch
+
+    results: dict = {"machine": {"cores": os.cpu_count(), "threads": args.threads,
+                                 "torch": str(torch.__version__), "python": platform.python_version(),
+                                 "processor": platform.processor() or platform.machine()}}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    os.environ.update(env)
+    nerlstm = [sys.executable, "-m", "nerlstm"]
+
+    print("training one epoch...", file=sys.stderr)
+    results.update(bench_training(str(data / "train.txt"), args.threads, args.warmup_batches))
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = args.model
+        if model is None:
+            model = str(Path(folder) / "model.pt")
+            print("training a model for the tagging figures...", file=sys.stderr)
+            subprocess.run([*nerlstm, "train", str(data / "train.txt"), "-m", model,
+                            "--epochs", "1", "--threads", str(args.threads)],
+                           check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
+        results["model_mib"] = os.path.getsize(model) / 2**20
+        print("tagging...", file=sys.stderr)
+        results.update(bench_tagging(model, str(data / "test.txt"), args.threads, args.runs))
+        test = (data / "test.txt").read_bytes()
+        tag_command = [*nerlstm, "tag", "-m", model, "--input", "conll", "--threads",
+                       str(args.threads)]
+        walls, peaks = zip(*(timed(tag_command, test) for _ in range(args.runs)))
+        results["tag_process_tokens_per_s"] = results["tag_tokens"] / statistics.median(walls)
+        results["tag_peak_rss_mib"] = max(peaks) / 1024
+        print("cold start...", file=sys.stderr)
+        one = [*nerlstm, "tag", "-m", model, "--threads", str(args.threads)]
+        results["cold_start_s"] = median_of(args.runs, lambda: timed(one, SENTENCE.encode())[0])
+        results["import_torch_s"] = median_of(
+            args.runs, lambda: timed([sys.executable, "-c", "import torch"])[0])
+        results["cold_start_ratio"] = results["cold_start_s"] / results["import_torch_s"]
+        results["help_s"] = median_of(args.runs, lambda: timed([*nerlstm, "--help"])[0])
+
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    baseline = json.loads(Path(args.baseline).read_text()) if Path(args.baseline).exists() else {}
+    print_table(results, baseline)
+
+
+ROWS = [
+    ("train_sentences_per_s", "training, sentences/s", "{:,.0f}"),
+    ("train_peak_rss_mib", "training peak RSS, MiB", "{:,.0f}"),
+    ("tag_tokens_per_s", "tagging in-process, tokens/s", "{:,.0f}"),
+    ("tag_process_tokens_per_s", "tagging whole process, tokens/s", "{:,.0f}"),
+    ("tag_peak_rss_mib", "tagging peak RSS, MiB", "{:,.0f}"),
+    ("cold_start_s", "cold start, one sentence, s", "{:.2f}"),
+    ("import_torch_s", "python -c 'import torch', s", "{:.2f}"),
+    ("cold_start_ratio", "cold start / import torch", "{:.2f}"),
+    ("help_s", "nerlstm --help, s", "{:.2f}"),
+    ("model_mib", "model file, MiB", "{:.1f}"),
+]
+
+
+def print_table(results: dict, baseline: dict) -> None:
+    machine = results["machine"]
+    print(f"machine: {machine['cores']} cores, {machine['threads']} threads, torch "
+          f"{machine['torch']}, Python {machine['python']}")
+    print(f"{'figure':34} {'now':>12} {'baseline':>12} {'change':>8}")
+    for key, label, form in ROWS:
+        now = results.get(key)
+        before = baseline.get(key)
+        change = f"{(now / before - 1) * 100:+.0f}%" if before else ""
+        print(f"{label:34} {form.format(now):>12} "
+              f"{form.format(before) if before else '':>12} {change:>8}")
+
+
+if __name__ == "__main__":
+    main()
