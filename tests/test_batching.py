@@ -45,3 +45,25 @@ def test_padding_does_not_change_any_sentence():
             length = len(tokens[row])
             assert torch.allclose(together[row, :length], alone[0], atol=1e-6)
     assert tagger.predict(tokens, batch_size=4) == [tagger.predict([t])[0] for t in tokens]
+
+
+def test_encoding_each_distinct_word_once_equals_encoding_every_token():
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    batch = tagger.encoder.batch([s.tokens for s in SENTENCES], [0, 1, 2, 3])
+    encoder = tagger.model.char_encoder
+    with torch.no_grad():
+        once = encoder(batch.char_ids, batch.char_lengths)[batch.word_to_distinct]
+        for row, sentence in enumerate(SENTENCES):
+            for position, token in enumerate(sentence.tokens):
+                chars = torch.tensor([tagger.encoder.char_ids(token)])
+                alone = encoder(chars, torch.tensor([len(token)]))[0]
+                assert torch.allclose(once[row, position], alone, atol=1e-6)
+
+
+def test_long_tokens_are_clipped_to_their_start_and_end():
+    from nerlstm.batching import MAX_WORD_CHARS, clipped
+
+    word = "a" * 40 + "b" * 40
+    assert clipped(word) == "a" * (MAX_WORD_CHARS // 2) + "b" * (MAX_WORD_CHARS // 2)
+    assert clipped("Paris") == "Paris"
