@@ -381,5 +381,44 @@ def tag_command(
     out.flush()
 
 
+@app.command("info")
+@reports_errors
+def info_command(
+    model: Path = ModelPath,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show how a model was made and what it knows.
+
+    Example: nerlstm info -m model.pt
+    """
+    from nerlstm.modelfile import describe
+
+    facts = describe(str(model))
+    if as_json:
+        sys.stdout.write(json.dumps(facts) + "\n")
+        return
+    lines = [
+        f"model: {facts['path']} ({facts['file_bytes'] / 2**20:.1f} MiB, format version "
+        f"{facts['format_version']}, written by nerlstm {facts['nerlstm_version']} with torch "
+        f"{facts['torch_version']})",
+        f"entity types: {' '.join(facts['entity_types'])}; {len(facts['tags'])} tags in "
+        f"{facts['train_scheme'].upper()}",
+        f"vocabulary: {facts['words']:,} words, {facts['characters']:,} characters; "
+        f"{facts['parameters']:,} parameters",
+    ]
+    for split in ("train", "dev"):
+        data = facts[split]
+        if data:
+            counts = ", ".join(f"{kind} {count:,}" for kind, count in data["entities"].items())
+            lines.append(f"{split}: {data['path']}: {data['sentences']:,} sentences, "
+                         f"{data['tokens']:,} tokens, scheme {data['scheme']}; {counts}")
+    best = facts["best_dev"]
+    if best:
+        lines.append(f"best epoch {facts['best_epoch']} of {facts['epochs_run']}: dev precision "
+                     f"{best['precision']:.4f}, recall {best['recall']:.4f}, F1 {best['f1']:.4f}")
+    lines.append("config: " + json.dumps(facts["config"]))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 def main() -> None:
     app(prog_name="nerlstm")

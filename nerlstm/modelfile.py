@@ -129,3 +129,28 @@ def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Ta
     model.to(device)
     model.eval()
     return Tagger(model, Encoder(words, chars, tags), payload["train_scheme"], device)
+
+
+def describe(path: str) -> dict:
+    """How a model was made and what it knows, as plain data (for ``nerlstm info``)."""
+    payload = read_payload(path)
+    summary = payload.get("summary") or {}
+    return {
+        "path": path,
+        "file_bytes": os.path.getsize(path),
+        "format_version": payload["format_version"],
+        "nerlstm_version": payload.get("nerlstm_version"),
+        "torch_version": payload.get("torch_version"),
+        "config": payload["config"],
+        "train_scheme": payload["train_scheme"],
+        "tags": payload["tags"],
+        "entity_types": sorted({tag[2:] for tag in payload["tags"] if tag != "O"}),
+        "words": len(payload["words"]) + 2,
+        "characters": len(payload["chars"]) + 2,
+        "parameters": sum(tensor.numel() for tensor in payload["state_dict"].values()),
+        "train": summary.get("train"),
+        "dev": summary.get("dev"),
+        "best_epoch": summary.get("best_epoch"),
+        "best_dev": summary.get("best_dev"),
+        "epochs_run": summary.get("epochs_run"),
+    }

@@ -118,3 +118,15 @@ def test_usage_errors_exit_2(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     result = run_cli("train", DATA / "train.txt", "-m", tmp_path / "m.pt", "--optimizer", "rmsprop")
     assert result.exit_code == 2
+
+
+def test_info_tells_how_the_model_was_made(trained_model):
+    result = run_cli("info", "-m", trained_model, "--json")
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)
+    assert facts["entity_types"] == ["LOC", "MISC", "ORG", "PER"]
+    assert facts["train"]["sentences"] == 400 and facts["config"]["hidden"] == 32
+    assert facts["best_epoch"] >= 1 and 0 < facts["best_dev"]["f1"] <= 1
+    assert facts["parameters"] > 1000 and facts["file_bytes"] == trained_model.stat().st_size
+    text = run_cli("info", "-m", trained_model).stdout
+    assert "best epoch" in text and "train:" in text
