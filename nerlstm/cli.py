@@ -264,6 +264,8 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     strict: bool = typer.Option(False, "--strict", help="seqeval's strict mode (IOB2 chunks must be well formed)."),
     predictions: Path | None = typer.Option(None, "--predictions", "-p", help="Write token, gold tag and predicted tag per line (conlleval input)."),
+    errors: bool = typer.Option(False, "--errors", "-e", help="Also break the errors down: kinds, type confusions, frequent wrong spans, token accuracy, seen versus unseen entities."),
+    train_file: Path | None = typer.Option(None, "--train", help="Training data for seen/unseen scores with --errors (default: the file the model was trained on, if it is there)."),
     batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Sentences per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
@@ -282,8 +284,11 @@ def eval_command(
     device_name = _choose_device(device)
     _set_threads(threads)
     data = _read_tagged(data_file, token_column, tag_column, encoding, scheme)
-    tagger, _ = load_model(str(model), device_name)
+    tagger, payload = load_model(str(model), device_name)
     scores, predicted = evaluate(tagger, data.sentences, strict=strict, batch_size=batch_size)
+    if errors:
+        scores["errors"] = _error_analysis(data, predicted, train_file, payload,
+                                           token_column, tag_column, encoding)
     unknown = sorted({tag.split("-", 1)[-1] for s in data.sentences for tag in s.tags} -
                      {tag.split("-", 1)[-1] for tag in tagger.encoder.tags.symbols})
     if unknown:
@@ -295,8 +300,65 @@ def eval_command(
         write_predictions(str(predictions), data.sentences, predicted)
     if as_json:
         sys.stdout.write(json.dumps(scores) + "\n")
+        return
+    out = Console(highlight=False)
+    out.print(_score_table(scores, str(data_file)))
+    if errors:
+        for table in _error_tables(scores["errors"]):
+            out.print(table)
+
+
+def _error_analysis(data, predicted, train_file, payload, token_column, tag_column, encoding):
+    from nerlstm.conll import read_tagged
+    from nerlstm.evaluation import entity_texts, error_analysis
+
+    if train_file is None:
+        recorded = ((payload.get("summary") or {}).get("train") or {}).get("path")
+        train_file = Path(recorded) if recorded and Path(recorded).is_file() else None
+    seen = None
+    if train_file is not None:
+        seen = entity_texts(read_tagged(str(train_file), token_column=token_column,
+                                        tag_column=tag_column, encoding=encoding).sentences)
     else:
-        Console(highlight=False).print(_score_table(scores, str(data_file)))
+        err.print("note: training data not found: no seen/unseen scores (give --train)",
+                  markup=False)
+    return error_analysis([s.tokens for s in data.sentences], [s.tags for s in data.sentences],
+                          predicted, seen=seen)
+
+
+def _error_tables(analysis: dict) -> list[Table]:
+    kinds = Table(title=f"errors (token accuracy {analysis['token_accuracy'] * 100:.2f}%)")
+    kinds.add_column("kind")
+    kinds.add_column("count", justify="right")
+    for kind, count in analysis["kinds"].items():
+        kinds.add_row(kind.replace("_", " "), f"{count:,}")
+    types = sorted(({t for row in analysis["confusion"].values() for t in row} |
+                    set(analysis["confusion"])) - {"none"}) + ["none"]
+    confusion = Table(title="gold type (rows) by predicted type (columns)")
+    confusion.add_column("gold")
+    for kind in types:
+        confusion.add_column(kind, justify="right")
+    for gold in types:
+        row = analysis["confusion"].get(gold, {})
+        confusion.add_row(gold, *(f"{row.get(kind, 0):,}" if not (gold == kind == "none")
+                                  else "" for kind in types))
+    frequent = Table(title="most frequent wrong spans")
+    for column in ("span", "gold", "predicted", "kind", "count"):
+        frequent.add_column(column, justify="right" if column == "count" else "left")
+    for item in analysis["frequent"]:
+        frequent.add_row(item["text"], item["gold"], item["predicted"],
+                         item["kind"].replace("_", " "), str(item["count"]))
+    tables = [kinds, confusion, frequent]
+    if "seen" in analysis:
+        generalisation = Table(title="entities seen in training versus new ones")
+        for column in ("entities", "count", "precision", "recall", "F1"):
+            generalisation.add_column(column, justify="left" if column == "entities" else "right")
+        for name in ("seen", "unseen"):
+            group = analysis[name]
+            generalisation.add_row(name, f"{group['entities']:,}", f"{group['precision'] * 100:.2f}",
+                                   f"{group['recall'] * 100:.2f}", f"{group['f1'] * 100:.2f}")
+        tables.append(generalisation)
+    return tables
 
 
 def _score_table(scores: dict, title: str) -> Table:

@@ -94,3 +94,97 @@ def write_predictions(path: str, sentences, predicted: Sequence[Sequence[str]]) 
             for token, gold, guess in zip(sentence.tokens, sentence.tags, tags):
                 out.write(f"{token} {gold} {guess}\n")
             out.write("\n")
+
+
+NONE = "none"
+
+
+def error_analysis(token_lists: Sequence[Sequence[str]], gold: Sequence[Sequence[str]],
+                   predicted: Sequence[Sequence[str]], *, seen: set[str] | None = None,
+                   top: int = 10) -> dict:
+    """Where the errors are.
+
+    Every gold entity not found exactly is one error of a kind: ``wrong_type`` (the span was
+    found with another type), ``wrong_boundary`` (an overlapping span of the right type),
+    ``wrong_type_and_boundary`` (an overlapping span of another type) or ``missed`` (nothing
+    overlaps); every predicted entity overlapping no gold entity is ``spurious``.
+
+    Args:
+        token_lists, gold, predicted: tokens and tags per sentence.
+        seen: entity texts (tokens joined by spaces) seen in the training data; with it, the
+            scores of entities seen versus unseen there.
+        top: how many of the most frequent wrong spans to list.
+
+    Returns:
+        ``{"kinds": {kind: count}, "confusion": {gold type: {predicted type: count}},
+        "frequent": [{"text", "gold", "predicted", "kind", "count"}], "token_accuracy",
+        "seen": {...}, "unseen": {...}}`` (the last two only with ``seen``).
+    """
+    kinds: Counter = Counter()
+    confusion: dict[str, Counter] = {}
+    wrong: Counter = Counter()
+    matched_tokens = all_tokens = 0
+    groups = {"seen": Counter(), "unseen": Counter()}
+    for tokens, gold_tags, predicted_tags in zip(token_lists, gold, predicted):
+        gold_iob2 = schemes.convert(gold_tags, "iob2")
+        matched_tokens += sum(g == p for g, p in zip(gold_iob2, predicted_tags))
+        all_tokens += len(tokens)
+        gold_spans, predicted_spans = schemes.spans(gold_tags), schemes.spans(predicted_tags)
+        exact = set(gold_spans) & set(predicted_spans)
+
+        def text(span: schemes.Span, tokens: Sequence[str] = tokens) -> str:
+            return " ".join(tokens[span.start:span.end])
+
+        for span in gold_spans:
+            overlapping = [p for p in predicted_spans
+                           if p.start < span.end and span.start < p.end]
+            best = max(overlapping, key=lambda p: (p.start == span.start and p.end == span.end,
+                                                   p.type == span.type,
+                                                   min(p.end, span.end) - max(p.start, span.start)),
+                       default=None)
+            found = best.type if best else NONE
+            confusion.setdefault(span.type, Counter())[found] += 1
+            if span in exact:
+                kind = None
+            elif best is None:
+                kind = "missed"
+            elif (best.start, best.end) == (span.start, span.end):
+                kind = "wrong_type"
+            elif best.type == span.type:
+                kind = "wrong_boundary"
+            else:
+                kind = "wrong_type_and_boundary"
+            if kind:
+                kinds[kind] += 1
+                wrong[(text(span), span.type, found, kind)] += 1
+            if seen is not None:
+                group = groups["seen" if text(span) in seen else "unseen"]
+                group["gold"] += 1
+                group["correct"] += span in exact
+        for span in predicted_spans:
+            if seen is not None:
+                groups["seen" if text(span) in seen else "unseen"]["predicted"] += 1
+            if not any(g.start < span.end and span.start < g.end for g in gold_spans):
+                kinds["spurious"] += 1
+                confusion.setdefault(NONE, Counter())[span.type] += 1
+                wrong[(text(span), NONE, span.type, "spurious")] += 1
+    result = {
+        "kinds": {kind: kinds[kind] for kind in ("wrong_type", "wrong_boundary",
+                                                 "wrong_type_and_boundary", "missed", "spurious")},
+        "confusion": {row: dict(sorted(counts.items())) for row, counts in sorted(confusion.items())},
+        "frequent": [{"text": t, "gold": g, "predicted": p, "kind": k, "count": n}
+                     for (t, g, p, k), n in sorted(wrong.items(), key=lambda item: (-item[1], item[0]))[:top]],
+        "token_accuracy": _ratio(matched_tokens, all_tokens),
+    }
+    if seen is not None:
+        for name, counts in groups.items():
+            precision = _ratio(counts["correct"], counts["predicted"])
+            recall = _ratio(counts["correct"], counts["gold"])
+            result[name] = {"entities": counts["gold"], "precision": precision, "recall": recall,
+                            "f1": _f1(precision, recall)}
+    return result
+
+
+def entity_texts(sentences) -> set[str]:
+    """The texts of every entity in tagged sentences."""
+    return {" ".join(s.tokens[span.start:span.end]) for s in sentences for span in schemes.spans(s.tags)}

@@ -130,3 +130,15 @@ def test_info_tells_how_the_model_was_made(trained_model):
     assert facts["parameters"] > 1000 and facts["file_bytes"] == trained_model.stat().st_size
     text = run_cli("info", "-m", trained_model).stdout
     assert "best epoch" in text and "train:" in text
+
+
+def test_eval_errors_in_json_and_tables(trained_model):
+    result = run_cli("eval", DATA / "test.txt", "-m", trained_model, "--errors", "--json")
+    assert result.exit_code == 0, result.output
+    errors = json.loads(result.stdout)["errors"]
+    assert set(errors) >= {"kinds", "confusion", "frequent", "token_accuracy", "seen", "unseen"}
+    gold_total = sum(sum(row.values()) for kind, row in errors["confusion"].items() if kind != "none")
+    assert gold_total == sum(json.loads(result.stdout)["per_type"][k]["support"]
+                             for k in json.loads(result.stdout)["per_type"])
+    tables = run_cli("eval", DATA / "test.txt", "-m", trained_model, "--errors").stdout
+    assert "most frequent wrong spans" in tables and "seen" in tables

@@ -41,3 +41,24 @@ def test_strict_mode_refuses_ill_formed_predictions():
     predicted = [["I-PER", "I-PER"]]
     assert report(gold, predicted)["f1"] == 1.0
     assert report(gold, predicted, strict=True)["f1"] == 0.0
+
+
+def test_error_analysis_on_hand_made_pairs():
+    from nerlstm.evaluation import error_analysis
+
+    tokens = [["Ann", "Lee", "met", "Bob", "in", "New", "York", "for", "IBM", "talks"]]
+    gold = [["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "I-LOC", "O", "B-ORG", "O"]]
+    predicted = [["B-PER", "O", "O", "B-ORG", "O", "B-LOC", "I-LOC", "O", "O", "B-MISC"]]
+    analysis = error_analysis(tokens, gold, predicted, seen={"New York", "Bob"})
+    assert analysis["kinds"] == {"wrong_type": 1, "wrong_boundary": 1,
+                                 "wrong_type_and_boundary": 0, "missed": 1, "spurious": 1}
+    assert analysis["confusion"] == {"LOC": {"LOC": 1}, "ORG": {"none": 1},
+                                     "PER": {"ORG": 1, "PER": 1}, "none": {"MISC": 1}}
+    assert analysis["token_accuracy"] == 0.6
+    kinds = {(item["text"], item["kind"]) for item in analysis["frequent"]}
+    assert kinds == {("Ann Lee", "wrong_boundary"), ("Bob", "wrong_type"), ("IBM", "missed"),
+                     ("talks", "spurious")}
+    assert analysis["seen"] == {"entities": 2, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert analysis["unseen"]["entities"] == 2 and analysis["unseen"]["recall"] == 0.0
+    shifted = error_analysis([["a", "b", "c"]], [["B-PER", "I-PER", "O"]], [["O", "B-LOC", "I-LOC"]])
+    assert shifted["kinds"]["wrong_type_and_boundary"] == 1 and "seen" not in shifted
