@@ -135,6 +135,7 @@ def train_command(
     seed: int = typer.Option(Config.seed, "--seed", help="Random seed."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device", help="auto, cpu or cuda."),
+    plot: Path | None = typer.Option(None, "--plot", help="Draw the learning curves to this PNG at the end (needs matplotlib)."),
     resume: Path | None = typer.Option(None, "--resume", help="Go on from the checkpoint an interrupted run left (MODEL.ckpt); its config is used."),
     token_column: int = TokenColumn,
     tag_column: int = TagColumn,
@@ -176,14 +177,34 @@ def train_command(
     if result.best_epoch is None:
         err.print("stopped before the first epoch ended: no model written", markup=False)
     else:
-        best = (f"best epoch {result.best_epoch}, dev F1 {result.best_dev['f1']:.4f}"
-                if result.best_dev else f"last epoch {result.best_epoch}")
-        err.print(f"{best}; model: {model}; metrics: {metrics_log_path(str(model))}; "
-                  f"{result.seconds:.0f} s", markup=False)
+        _print_summary(result, str(model))
+        if plot:
+            from nerlstm.plotting import plot_curves, read_metrics_log
+
+            plot_curves(read_metrics_log(metrics_log_path(str(model))), str(plot), str(train_file))
+            err.print(f"learning curves: {plot}", markup=False)
     if result.stopped_by_signal is not None:
         err.print(f"interrupted: the best model so far is kept; go on with --resume "
                   f"{model}.ckpt", markup=False)
         raise typer.Exit(128 + result.stopped_by_signal)
+
+
+def _print_summary(result, model: str) -> None:
+    from nerlstm.plotting import sparkline
+    from nerlstm.training import metrics_log_path
+
+    minutes, seconds = divmod(round(result.seconds), 60)
+    if result.best_dev:
+        best = result.best_dev
+        f1s = [row["dev_f1"] for row in result.rows]
+        err.print(f"best epoch {result.best_epoch} of {len(result.rows)}: dev precision "
+                  f"{best['precision']:.4f}, recall {best['recall']:.4f}, F1 {best['f1']:.4f}; "
+                  f"dev F1 by epoch {sparkline(f1s)} ({min(f1s):.3f}..{max(f1s):.3f})",
+                  markup=False)
+    else:
+        err.print(f"trained {result.best_epoch} epochs", markup=False)
+    err.print(f"model: {model}; metrics: {metrics_log_path(model)}; time {minutes} min "
+              f"{seconds} s", markup=False)
 
 
 def _check_same_data(checkpoint: dict, summary: dict, path: str) -> None:
@@ -441,6 +462,22 @@ def tag_command(
         if interactive:
             out.flush()
     out.flush()
+
+
+@app.command("plot")
+@reports_errors
+def plot_command(
+    metrics_log: Path = typer.Argument(..., metavar="METRICS_LOG", help="A run's MODEL.metrics.jsonl."),
+    output: Path = typer.Option(..., "--output", "-o", help="The PNG to write."),
+) -> None:
+    """Draw a finished run's learning curves: loss and dev precision, recall, F1 per epoch.
+
+    Example: nerlstm plot model.pt.metrics.jsonl -o curves.png
+    """
+    from nerlstm.plotting import plot_curves, read_metrics_log
+
+    plot_curves(read_metrics_log(str(metrics_log)), str(output), str(metrics_log))
+    err.print(f"learning curves: {output}", markup=False)
 
 
 @app.command("info")
