@@ -112,9 +112,12 @@ def _describe_data(name: str, data) -> None:
 @app.command("train")
 @reports_errors
 def train_command(
-    train_file: Path = typer.Argument(..., metavar="TRAIN_FILE", help="Training data, a CoNLL column file."),
+    ctx: typer.Context,
+    train_file: Path | None = typer.Argument(None, metavar="TRAIN_FILE", help="Training data, a CoNLL column file."),
     dev: Path | None = typer.Option(None, "--dev", "-d", help="Dev data: picks the best epoch and stops early."),
-    model: Path = typer.Option(..., "--model", "-m", help="Where to write the model."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="Where to write the model."),
+    recipe: Path | None = typer.Option(None, "--config", "-c", help="A TOML recipe of train options; options given here override it."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the effective options as a TOML recipe and stop."),
     epochs: int = typer.Option(Config.epochs, "--epochs", min=1, help="Most epochs to train."),
     patience: int = typer.Option(Config.patience, "--patience", min=1, help="Stop after this many epochs without a better dev F1."),
     batch_size: int = typer.Option(Config.batch_size, "--batch-size", "-b", min=1, help="Sentences per batch."),
@@ -146,13 +149,22 @@ def train_command(
 
     Example: nerlstm train train.txt --dev dev.txt -m model.pt
     """
+    from nerlstm.recipe import RECIPE_KEYS, load_recipe, to_toml
+
+    options = _effective_options(ctx, load_recipe(str(recipe)) if recipe else {}, RECIPE_KEYS)
+    if print_config:
+        sys.stdout.write(to_toml(options))
+        return
+    if train_file is None or model is None:
+        raise NerlstmError("train needs TRAIN_FILE and -m MODEL (see nerlstm train --help)",
+                           exit_code=2)
+    config = Config.from_dict(options)
+    token_column, tag_column = options["token_column"], options["tag_column"]
+    encoding, threads = options["encoding"], options["threads"]
+    scheme, device = SchemeChoice(options["scheme"]), DeviceChoice(options["device"])
+
     from nerlstm.training import check_writable, load_checkpoint, metrics_log_path, train
 
-    config = Config(word_dim=word_dim, lowercase_words=lowercase_words, char_dim=char_dim,
-                    char_hidden=char_hidden, hidden=hidden, layers=layers, dropout=dropout,
-                    word_unk_prob=word_unk_prob, epochs=epochs, patience=patience,
-                    batch_size=batch_size, optimizer=optimizer.value, lr=lr, momentum=momentum,
-                    lr_decay=lr_decay, clip=clip, seed=seed, train_scheme=train_scheme.value)
     check_writable(str(model))
     device_name = _choose_device(device)
     _set_threads(threads)
@@ -187,6 +199,19 @@ def train_command(
         err.print(f"interrupted: the best model so far is kept; go on with --resume "
                   f"{model}.ckpt", markup=False)
         raise typer.Exit(128 + result.stopped_by_signal)
+
+
+def _effective_options(ctx: typer.Context, recipe: dict, keys: tuple[str, ...]) -> dict:
+    """Each option from the command line if given there, else from the recipe, else its
+    default."""
+    options = {}
+    for key in keys:
+        value = ctx.params[key]
+        source = ctx.get_parameter_source(key)  # click's ParameterSource, by name: typer
+        if getattr(source, "name", "") != "COMMANDLINE" and key in recipe:  # may vendor click
+            value = recipe[key]
+        options[key] = value.value if isinstance(value, Enum) else value
+    return options
 
 
 def _print_summary(result, model: str) -> None:
@@ -485,6 +510,7 @@ def plot_command(
 def info_command(
     model: Path = ModelPath,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_recipe: bool = typer.Option(False, "--recipe", help="Print the model's config as a TOML recipe for train --config."),
 ) -> None:
     """Show how a model was made and what it knows.
 
@@ -493,6 +519,11 @@ def info_command(
     from nerlstm.modelfile import describe
 
     facts = describe(str(model))
+    if as_recipe:
+        from nerlstm.recipe import to_toml
+
+        sys.stdout.write(to_toml(facts["config"]))
+        return
     if as_json:
         sys.stdout.write(json.dumps(facts) + "\n")
         return
