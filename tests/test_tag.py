@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -140,3 +141,16 @@ def test_memory_stays_flat_on_a_large_input(trained_model):
     small = _peak_rss_kib(trained_model, 2_000)
     large = _peak_rss_kib(trained_model, 40_000)
     assert large < small * 1.15 + 10_000, (small, large)
+
+
+def test_ctrl_c_exits_130_quietly(trained_model):
+    process = subprocess.Popen([sys.executable, "-m", "nerlstm", "tag", "-m", str(trained_model)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=ROOT)
+    process.stdin.write(b"Peter visited Paris .\n")
+    process.stdin.flush()
+    assert process.stdout.readline()  # the model is loaded and waiting for more input
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == b""
