@@ -448,6 +448,7 @@ def tag_command(
     batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Lines tagged together."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
+    token_column: int = typer.Option(0, "--token-column", help="With --input conll: 0-based column of the token."),
     encoding: str = Encoding,
 ) -> None:
     """Tag text: one output line per input line, entities in brackets by default.
@@ -470,7 +471,7 @@ def tag_command(
     sources = [str(path) for path in files] if files else ["-"]
     lines = input_lines(sources, encoding)
     if input_kind == InputKind.conll:
-        records = column_records(lines)
+        records = column_records(lines, token_column)
     else:
         records = line_records(lines, input_kind.value)
     chosen = output_format.value

@@ -145,14 +145,15 @@ def line_records(lines: Iterable[Line | None], kind: str) -> Iterator[Record | N
         yield PAUSE if line is PAUSE else Record(line.text, split(line.text))
 
 
-def column_records(lines: Iterable[Line | None]) -> Iterator[Record | None]:
+def column_records(lines: Iterable[Line | None], token_column: int = 0
+                   ) -> Iterator[Record | None]:
     """Sentences of a column file, each with the blank and -DOCSTART- lines after it."""
     rows: list[list[str]] = []
     after: list[str] = []
     for line in lines:
         if line is PAUSE:
             if rows and after:  # only a finished sentence can be answered early
-                yield _column_record(rows, after)
+                yield _column_record(rows, after, token_column)
                 rows, after = [], []
             yield PAUSE
             continue
@@ -162,20 +163,22 @@ def column_records(lines: Iterable[Line | None]) -> Iterator[Record | None]:
             rows.append(columns)
             continue
         if columns and columns[0] != DOCSTART:  # a new sentence starts
-            yield _column_record(rows, after)
+            yield _column_record(rows, after, token_column)
             rows, after = [columns], []
             continue
         after.append(line.text)
     if rows or after:
-        yield _column_record(rows, after)
+        yield _column_record(rows, after, token_column)
 
 
-def _column_record(rows: list[list[str]], after: list[str]) -> Record:
+def _column_record(rows: list[list[str]], after: list[str], token_column: int) -> Record:
     tokens, offset = [], 0
     for columns in rows:
-        tokens.append((columns[0], offset, offset + len(columns[0])))
-        offset += len(columns[0]) + 1
-    return Record(" ".join(columns[0] for columns in rows), tokens, rows, after)
+        # a line too short for the token column gives its last column
+        token = columns[token_column] if -len(columns) <= token_column < len(columns) else columns[-1]
+        tokens.append((token, offset, offset + len(token)))
+        offset += len(token) + 1
+    return Record(" ".join(token for token, _, _ in tokens), tokens, rows, after)
 
 
 def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size: int = 256,

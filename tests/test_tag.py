@@ -154,3 +154,11 @@ def test_ctrl_c_exits_130_quietly(trained_model):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert stderr == b""
+
+
+def test_conll_input_token_column(trained_model):
+    source = "1 Peter NNP\n2 visited VBD\n3 Paris NNP\n\n"
+    result = run_cli("tag", "-m", trained_model, "-i", "conll", "--token-column", "1",
+                     "-f", "jsonl", input=source)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[0])["text"] == "Peter visited Paris"
