@@ -128,7 +128,10 @@ def train_command(
     clip: float = typer.Option(Config.clip, "--clip", min=0.0, help="Gradient norm clipping; 0 turns it off."),
     dropout: float = typer.Option(Config.dropout, "--dropout", min=0.0, max=0.99, help="Dropout on the BiLSTM's input and output."),
     word_unk_prob: float = typer.Option(Config.word_unk_prob, "--word-unk-prob", min=0.0, max=1.0, help="Probability of replacing a singleton training word by UNK."),
-    word_dim: int = typer.Option(Config.word_dim, "--word-dim", min=1, help="Word embedding size."),
+    word_dim: int = typer.Option(Config.word_dim, "--word-dim", min=1, help="Word embedding size (with --embeddings: the file's)."),
+    embeddings: str = typer.Option(Config.embeddings, "--embeddings", help="Pretrained word vectors: GloVe or word2vec text, word2vec binary, each may be .gz."),
+    freeze_embeddings: bool = typer.Option(Config.freeze_embeddings, "--freeze-embeddings", help="Keep the pretrained vectors fixed."),
+    vocab_from: list[Path] = typer.Option([], "--vocab-from", help="With --embeddings: more CoNLL files whose words with a vector join the vocabulary (train and dev always do)."),
     lowercase_words: bool = typer.Option(Config.lowercase_words, "--lowercase-words/--cased-words", help="Lowercase the word table (case stays in the characters)."),
     char_dim: int = typer.Option(Config.char_dim, "--char-dim", min=1, help="Character embedding size."),
     char_hidden: int = typer.Option(Config.char_hidden, "--char-hidden", min=1, help="Character BiLSTM size per direction."),
@@ -175,6 +178,10 @@ def train_command(
     if dev_data:
         _describe_data("dev", dev_data)
     summary = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data else None}
+    vectors, more_tokens = None, []
+    if config.embeddings and checkpoint is None:
+        vectors, more_tokens = _load_vectors(config, train_data, dev_data, vocab_from,
+                                             token_column, tag_column, encoding)
     if checkpoint is not None:
         _check_same_data(checkpoint, summary, str(resume))
         config = Config.from_dict(checkpoint["model"]["config"])
@@ -184,7 +191,8 @@ def train_command(
     listener = _EpochPrinter(has_dev=dev_data is not None)
     result = train(train_data.sentences, dev_data.sentences if dev_data else None, config,
                    model_path=str(model), device=device_name, data_summary=summary,
-                   listener=listener, resume=checkpoint)
+                   listener=listener, resume=checkpoint, vectors=vectors,
+                   more_tokens=more_tokens)
     listener.close()
     if result.best_epoch is None:
         err.print("stopped before the first epoch ended: no model written", markup=False)
@@ -199,6 +207,31 @@ def train_command(
         err.print(f"interrupted: the best model so far is kept; go on with --resume "
                   f"{model}.ckpt", markup=False)
         raise typer.Exit(128 + result.stopped_by_signal)
+
+
+def _load_vectors(config, train_data, dev_data, vocab_from, token_column, tag_column, encoding):
+    """Read the vectors of every word of the data files, and report their coverage."""
+    import time
+
+    from nerlstm.conll import read_conll
+    from nerlstm.embeddings import read_vectors, wanted_keys
+    from nerlstm.training import embedding_coverage
+
+    more_tokens = [s.tokens for s in dev_data.sentences] if dev_data else []
+    for path in vocab_from:
+        more_tokens += [s.tokens for s in read_conll(str(path), encoding=encoding,
+                                                     token_column=token_column, tag_column=None)]
+    words = {token for s in train_data.sentences for token in s.tokens}
+    words.update(token for tokens in more_tokens for token in tokens)
+    started = time.perf_counter()
+    vectors = read_vectors(config.embeddings, wanted_keys(words))
+    coverage = embedding_coverage(train_data.sentences, vectors)
+    duplicates = f", {coverage['duplicates']:,} duplicate words ignored" if coverage["duplicates"] else ""
+    err.print(f"embeddings: {config.embeddings}: {coverage['words_in_file']:,} words x "
+              f"{coverage['dim']} dimensions{duplicates}, read in "
+              f"{time.perf_counter() - started:.1f} s; they cover {coverage['tokens'] * 100:.1f}% "
+              f"of training tokens and {coverage['types'] * 100:.1f}% of word types", markup=False)
+    return vectors, more_tokens
 
 
 def _effective_options(ctx: typer.Context, recipe: dict, keys: tuple[str, ...]) -> dict:

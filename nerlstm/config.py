@@ -10,6 +10,8 @@ class Config:
     # Model
     word_dim: int = 100            # Lample et al. 2016 and NCRF++ use 100
     lowercase_words: bool = False  # case is also seen by the character encoder
+    embeddings: str = ""           # pretrained vectors file the word table started from
+    freeze_embeddings: bool = False  # keep pretrained vectors fixed while training
     char_dim: int = 30             # character embedding size
     char_hidden: int = 50          # per direction of the character BiLSTM
     hidden: int = 200              # per direction of the word BiLSTM

@@ -11,7 +11,7 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -19,6 +19,7 @@ from nerlstm import schemes
 from nerlstm.batching import Encoder, batch_indices
 from nerlstm.config import Config
 from nerlstm.conll import Sentence
+from nerlstm.embeddings import Vectors, initial_table, vector_for
 from nerlstm.errors import NerlstmError
 from nerlstm.evaluation import micro_scores
 from nerlstm.model import BiLstmCrf
@@ -31,7 +32,7 @@ from nerlstm.modelfile import (
     tagger_from_payload,
 )
 from nerlstm.tagging import Tagger
-from nerlstm.vocab import TagVocab, Vocab, build_vocabs
+from nerlstm.vocab import TagVocab, Vocab, build_vocabs, normalise_digits
 
 
 class TrainingListener:
@@ -61,15 +62,50 @@ def metrics_log_path(model_path: str) -> str:
     return model_path + ".metrics.jsonl"
 
 
-def build_tagger(train: Sequence[Sentence], config: Config, device: torch.device | str
-                 ) -> Tagger:
-    """A new, untrained tagger whose vocabularies come from the training sentences."""
+def build_tagger(train: Sequence[Sentence], config: Config, device: torch.device | str,
+                 vectors: Vectors | None = None,
+                 more_tokens: Sequence[Sequence[str]] = ()) -> Tagger:
+    """A new, untrained tagger whose vocabularies come from the training sentences.
+
+    With pretrained ``vectors``, the word table starts from them (its size follows the
+    file), and words of ``more_tokens`` (dev data, --vocab-from files) that have a vector
+    join the vocabulary, so that they keep it at test time.
+    """
     words, chars, _ = build_vocabs((s.tokens for s in train),
                                    lowercase_words=config.lowercase_words)
+    if vectors is not None:
+        for tokens in more_tokens:
+            for token in tokens:
+                key = normalise_digits(token.lower() if config.lowercase_words else token)
+                if key not in words and vector_for(token, vectors.vectors) is not None:
+                    words.add(key)
+        config = replace(config, word_dim=vectors.dim)
     types = sorted({span.type for s in train for span in schemes.spans(s.tags)})
     tags = TagVocab(schemes.tag_set(types, config.train_scheme))
-    model = BiLstmCrf(config, len(words), len(chars), len(tags)).to(device)
-    return Tagger(model, Encoder(words, chars, tags), config.train_scheme, device)
+    model = BiLstmCrf(config, len(words), len(chars), len(tags))
+    if vectors is not None:
+        table, _ = initial_table(words, vectors)
+        with torch.no_grad():
+            model.word_embedding.weight.copy_(table)
+    model.word_embedding.weight.requires_grad_(not config.freeze_embeddings)
+    return Tagger(model.to(device), Encoder(words, chars, tags), config.train_scheme, device)
+
+
+def embedding_coverage(train: Sequence[Sentence], vectors: Vectors) -> dict:
+    """Share of training tokens and word types that have a vector in the file."""
+    types: dict[str, bool] = {}
+    found_tokens = total_tokens = 0
+    for sentence in train:
+        for token in sentence.tokens:
+            has = types.get(token)
+            if has is None:
+                has = types[token] = vector_for(token, vectors.vectors) is not None
+            found_tokens += has
+            total_tokens += 1
+    return {"tokens": found_tokens / max(total_tokens, 1),
+            "types": sum(types.values()) / max(len(types), 1),
+            "words_in_file": vectors.words_in_file, "duplicates": vectors.duplicates,
+            "dim": vectors.dim}
 
 
 @contextmanager
@@ -136,7 +172,8 @@ def remove_stale_temporaries(model_path: str) -> None:
 def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence] | None,
           config: Config, *, model_path: str, device: torch.device | str = "cpu",
           data_summary: dict | None = None, listener: TrainingListener | None = None,
-          resume: dict | None = None) -> TrainingResult:
+          resume: dict | None = None, vectors: Vectors | None = None,
+          more_tokens: Sequence[Sequence[str]] = ()) -> TrainingResult:
     """Train a tagger and keep the best model at ``model_path``.
 
     With dev sentences, the model is saved whenever dev F1 improves, and training stops after
@@ -150,7 +187,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     if resume is None:
         torch.manual_seed(config.seed)
         rng = random.Random(config.seed)
-        tagger = build_tagger(train_sentences, config, device)
+        tagger = build_tagger(train_sentences, config, device, vectors, more_tokens)
         progress = Progress()
     else:
         tagger = tagger_from_payload(resume["model"], device)
@@ -159,6 +196,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
         rng.setstate(resume["python_rng"])
         progress = Progress(**resume["progress"])
     model, encoder = tagger.model, tagger.encoder
+    config = model.config  # pretrained vectors set the word dimension
     listener.vocabularies(len(encoder.words), len(encoder.chars), encoder.tags.symbols,
                           config.train_scheme)
 
@@ -275,10 +313,11 @@ def load_checkpoint(path: str) -> dict:
 
 
 def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum)
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr)
+        return torch.optim.Adam(parameters, lr=config.lr)
     raise NerlstmError(f"unknown optimizer '{config.optimizer}': expected sgd or adam",
                        exit_code=2)
 
