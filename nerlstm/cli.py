@@ -381,7 +381,9 @@ def eval_command(
         sys.stdout.write(json.dumps(scores) + "\n")
         return
     out = Console(highlight=False)
-    out.print(_score_table(scores, str(data_file)))
+    out.print(f"{data_file}: {scores['sentences']:,} sentences, {scores['tokens']:,} tokens",
+              markup=False, soft_wrap=True)
+    out.print(_score_table(scores))
     if errors:
         for table in _error_tables(scores["errors"]):
             out.print(table)
@@ -440,8 +442,8 @@ def _error_tables(analysis: dict) -> list[Table]:
     return tables
 
 
-def _score_table(scores: dict, title: str) -> Table:
-    table = Table(title=f"{title}: {scores['sentences']:,} sentences, {scores['tokens']:,} tokens")
+def _score_table(scores: dict) -> Table:
+    table = Table()
     for column in ("type", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "type" else "right")
     for kind, row in scores["per_type"].items():
@@ -578,7 +580,7 @@ def info_command(
                          f"{data['tokens']:,} tokens, scheme {data['scheme']}; {counts}")
     best = facts["best_dev"]
     if best:
-        lines.append(f"best epoch {facts['best_epoch']} of {facts['epochs_run']}: dev precision "
+        lines.append(f"best epoch {facts['best_epoch']}: dev precision "
                      f"{best['precision']:.4f}, recall {best['recall']:.4f}, F1 {best['f1']:.4f}")
     lines.append("config: " + json.dumps(facts["config"]))
     sys.stdout.write("\n".join(lines) + "\n")
