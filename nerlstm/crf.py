@@ -123,4 +123,4 @@ def segment_log_probability(emissions: torch.Tensor, alpha: torch.Tensor, beta: 
     for offset in range(1, len(tag_ids)):
         total = total + scores.transitions[tag_ids[offset - 1], tag_ids[offset]] + \
             emissions[start + offset, tag_ids[offset]]
-    return float(total + beta[start + len(tag_ids) - 1, tag_ids[-1]] - log_z)
+    return float((total + beta[start + len(tag_ids) - 1, tag_ids[-1]] - log_z).detach())
