@@ -37,6 +37,10 @@ def atomic_save(payload: object, path: str) -> None:
             torch.save(payload, out)
             out.flush()
             os.fsync(out.fileno())
+        # mkstemp makes the file private; give it the mode a plainly written file would have
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

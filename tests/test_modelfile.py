@@ -79,3 +79,13 @@ def test_truncated_and_other_versions_are_refused(tagger, tmp_path):
     torch.save(payload, path)
     with pytest.raises(NerlstmError, match="missing state_dict"):
         load_model(str(path))
+
+
+def test_model_files_get_the_usual_permissions(tagger, tmp_path):
+    import os
+
+    path = tmp_path / "m.pt"
+    save_model(tagger, str(path), {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
