@@ -108,17 +108,16 @@ def _read_text(handle, path: str, first: bytes, header: tuple[int, int] | None,
                 raise NerlstmError("not a vectors file: expected a word and numbers per line",
                                    path=path, line=number)
         # Words may contain spaces (some GloVe files): the last dim fields are the numbers.
-        cut = len(line)
-        for _ in range(dim):
-            cut = line.rfind(b" ", 0, cut)
-            if cut < 0:
-                raise NerlstmError(f"expected a word and {dim} numbers, found fewer fields",
-                                   path=path, line=number)
+        # Counting spaces in C keeps the lines of unwanted words from being split at all.
+        spaces = line.count(b" ")
+        if spaces < dim:
+            raise NerlstmError(f"expected a word and {dim} numbers, found fewer fields",
+                               path=path, line=number)
+        cut = line.index(b" ") if spaces == dim else len(line.rsplit(b" ", dim)[0])
         word = line[:cut].decode("utf-8", errors="replace")
-        extra = word.split(" ")[1:]
-        if extra and all(_is_number(part) for part in extra):
+        if spaces > dim and all(_is_number(part) for part in word.split(" ")[1:]):
             raise NerlstmError(f"expected {dim} numbers like the lines before, found "
-                               f"{dim + len(extra)}", path=path, line=number)
+                               f"{spaces}", path=path, line=number)
         found.words_in_file += 1
         if word in seen:
             found.duplicates += 1
