@@ -80,6 +80,7 @@ def test_forward_backward_segment_probabilities_match_brute_force():
     from nerlstm.crf import forward_backward, segment_log_probability
 
     crf, emissions, mask, lengths = random_problem(5, num_tags=3, batch=3, length=4)
+    crf.requires_grad_(False)
     scores = unconstrained(crf)
     alpha, beta, log_z = forward_backward(emissions, mask, scores)
     assert torch.allclose(log_z, log_partition(emissions, mask, scores), atol=1e-5)
@@ -109,6 +110,7 @@ def test_entity_scores_are_span_marginals(scheme):
                           "cpu")
     for parameter in (tagger.model.crf.transitions, tagger.model.crf.start_transitions):
         torch.nn.init.normal_(parameter, std=0.5)
+    tagger.model.requires_grad_(False)
     tokens = ["Bob", "Lee", "met", "Ann"]
     (tagged,) = tagger.tag([tokens], scores=True)
     tagger.model.eval()
