@@ -69,14 +69,6 @@ def report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], *,
     }
 
 
-def entity_counts(tag_lists: Sequence[Sequence[str]]) -> Counter:
-    """Number of entities of each type."""
-    counts: Counter = Counter()
-    for tags in tag_lists:
-        counts.update(span.type for span in schemes.spans(tags))
-    return counts
-
-
 def evaluate(tagger, sentences, *, strict: bool = False, batch_size: int = 256
              ) -> tuple[dict, list[list[str]]]:
     """Tag the sentences with ``tagger`` and score against their tags; returns (report, tags)."""
