@@ -24,6 +24,8 @@ class Batch:
         char_lengths: (distinct words,), on the CPU.
         word_to_distinct: (batch, length), row of ``char_ids`` for each token.
         tag_ids: (batch, length) gold tag ids, or None.
+        group_ids: (batch, length), with document context: tokens of one context with the
+            same lowercased form share an id (from 1; 0 past each sentence's end).
     """
 
     indices: list[int]
@@ -34,6 +36,7 @@ class Batch:
     char_lengths: torch.Tensor
     word_to_distinct: torch.Tensor
     tag_ids: torch.Tensor | None = None
+    group_ids: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         if torch.device(device).type == "cpu":
@@ -41,6 +44,48 @@ class Batch:
         moved = {name: value.to(device) for name, value in vars(self).items()
                  if isinstance(value, torch.Tensor) and name not in ("lengths", "char_lengths")}
         return Batch(**{**vars(self), **moved})
+
+
+# A document longer than this is read as pieces of at most this many sentences: enough
+# context for the repeated names that matter, and a bound on the size of a batch.
+MAX_CONTEXT_SENTENCES = 32
+
+
+def context_ids(documents: Sequence[int]) -> list[int]:
+    """Each sentence's context id: its document, or a piece of a long document.
+
+    ``documents`` holds each sentence's document index, sentences in file order; a file
+    without ``-DOCSTART-`` lines is one document. A document is cut into consecutive pieces
+    of MAX_CONTEXT_SENTENCES sentences, the last one shorter, so that a stream can be cut
+    the same way without knowing where the document ends.
+    """
+    contexts: list[int] = []
+    position = 0
+    for index, document in enumerate(documents):
+        position = position + 1 if index and document == documents[index - 1] else 0
+        starts = index == 0 or position % MAX_CONTEXT_SENTENCES == 0
+        contexts.append(contexts[-1] + starts if contexts else 0)
+    return contexts
+
+
+def context_batches(contexts: Sequence[int], batch_size: int,
+                    rng: random.Random | None = None) -> Iterator[list[int]]:
+    """Groups of sentence indices made of whole contexts, each of at least ``batch_size``
+    sentences but the last. With ``rng`` (training), the contexts come in random order."""
+    members: dict[int, list[int]] = {}
+    for index, context in enumerate(contexts):
+        members.setdefault(context, []).append(index)
+    groups = list(members.values())
+    if rng is not None:
+        rng.shuffle(groups)
+    batch: list[int] = []
+    for group in groups:
+        batch.extend(group)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # The character encoder reads at most this many characters of a word, its start and its end:
@@ -58,10 +103,12 @@ def clipped(token: str) -> str:
 class Encoder:
     """Maps tokens and tags to ids with the model's vocabularies."""
 
-    def __init__(self, words: Vocab, chars: Vocab, tags: TagVocab) -> None:
+    def __init__(self, words: Vocab, chars: Vocab, tags: TagVocab,
+                 doc_context: bool = False) -> None:
         self.words = words
         self.chars = chars
         self.tags = tags
+        self.doc_context = doc_context
         self._char_cache: dict[str, list[int]] = {}
         self._word_cache: dict[str, int] = {}
 
@@ -84,8 +131,13 @@ class Encoder:
         return found
 
     def batch(self, sentences: Sequence[Sequence[str]], indices: list[int],
-              tags: Sequence[Sequence[str]] | None = None) -> Batch:
-        """Tensors for the sentences at ``indices`` of ``sentences`` (and their tags)."""
+              tags: Sequence[Sequence[str]] | None = None,
+              contexts: Sequence[int] | None = None) -> Batch:
+        """Tensors for the sentences at ``indices`` of ``sentences`` (and their tags).
+
+        ``contexts`` gives each sentence's context id (see :func:`context_ids`); without
+        it, each sentence is its own context.
+        """
         chosen = [sentences[index] for index in indices]
         lengths = [len(tokens) for tokens in chosen]
         width = max(lengths)
@@ -107,10 +159,19 @@ class Encoder:
             for row, index in enumerate(indices):
                 tag_ids[row, :lengths[row]] = torch.tensor(
                     [self.tags.index[tag] for tag in tags[index]])
+        group_ids = None
+        if self.doc_context:
+            group_ids = torch.zeros(len(chosen), width, dtype=torch.long)
+            groups: dict[tuple[int, str], int] = {}
+            for row, (index, tokens) in enumerate(zip(indices, chosen)):
+                context = contexts[index] if contexts is not None else -1 - row
+                group_ids[row, :len(tokens)] = torch.tensor(
+                    [groups.setdefault((context, token.lower()), len(groups) + 1)
+                     for token in tokens])
         length_tensor = torch.tensor(lengths)
         mask = torch.arange(width).unsqueeze(0) < length_tensor.unsqueeze(1)
         return Batch(indices, word_ids, mask, length_tensor, char_ids,
-                     torch.tensor(char_lengths), word_to_distinct, tag_ids)
+                     torch.tensor(char_lengths), word_to_distinct, tag_ids, group_ids)
 
 
 def batch_indices(lengths: Sequence[int], batch_size: int,

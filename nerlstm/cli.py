@@ -37,6 +37,11 @@ class TrainScheme(str, Enum):
     iob2 = "iob2"
 
 
+class CharEncoderChoice(str, Enum):
+    lstm = "lstm"
+    cnn = "cnn"
+
+
 class OptimizerChoice(str, Enum):
     sgd = "sgd"
     adam = "adam"
@@ -133,10 +138,12 @@ def train_command(
     freeze_embeddings: bool = typer.Option(Config.freeze_embeddings, "--freeze-embeddings", help="Keep the pretrained vectors fixed."),
     vocab_from: list[Path] = typer.Option([], "--vocab-from", help="With --embeddings: more CoNLL files whose words with a vector join the vocabulary (train and dev always do)."),
     lowercase_words: bool = typer.Option(Config.lowercase_words, "--lowercase-words/--cased-words", help="Lowercase the word table (case stays in the characters)."),
+    char_encoder: CharEncoderChoice = typer.Option(CharEncoderChoice(Config.char_encoder), "--char-encoder", help="Character encoder: lstm (a BiLSTM) or cnn (a convolution, max-pooled)."),
     char_dim: int = typer.Option(Config.char_dim, "--char-dim", min=1, help="Character embedding size."),
-    char_hidden: int = typer.Option(Config.char_hidden, "--char-hidden", min=1, help="Character BiLSTM size per direction."),
+    char_hidden: int = typer.Option(Config.char_hidden, "--char-hidden", min=1, help="Character BiLSTM size per direction (the CNN has twice as many filters)."),
     hidden: int = typer.Option(Config.hidden, "--hidden", min=1, help="Word BiLSTM size per direction."),
     layers: int = typer.Option(Config.layers, "--layers", min=1, help="Word BiLSTM layers."),
+    doc_context: bool = typer.Option(Config.doc_context, "--doc-context/--sentence-context", help="Let each token see its word's other mentions in the document (-DOCSTART- to -DOCSTART-, in pieces of at most 32 sentences), or read each sentence alone."),
     train_scheme: TrainScheme = typer.Option(TrainScheme(Config.train_scheme), "--train-scheme", help="Tag scheme the model learns."),
     seed: int = typer.Option(Config.seed, "--seed", help="Random seed."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
@@ -484,6 +491,7 @@ def tag_command(
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
     token_column: int = typer.Option(0, "--token-column", help="With --input conll: 0-based column of the token."),
+    paragraphs: bool = typer.Option(False, "--paragraphs", help="With text or tokens input: lines up to a blank line are one document, read together by a model trained with document context (--input conll uses -DOCSTART- lines)."),
     encoding: str = Encoding,
 ) -> None:
     """Tag text: one output line per input line, entities in brackets by default.
@@ -508,7 +516,7 @@ def tag_command(
     if input_kind == InputKind.conll:
         records = column_records(lines, token_column)
     else:
-        records = line_records(lines, input_kind.value)
+        records = line_records(lines, input_kind.value, paragraphs)
     chosen = output_format.value
     if chosen == "auto":
         chosen = "conll" if input_kind == InputKind.conll else "inline"

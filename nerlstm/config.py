@@ -12,10 +12,12 @@ class Config:
     lowercase_words: bool = False  # case is also seen by the character encoder
     embeddings: str = ""           # pretrained vectors file the word table started from
     freeze_embeddings: bool = False  # keep pretrained vectors fixed while training
+    char_encoder: str = "lstm"     # lstm (Lample et al.) or cnn (Ma & Hovy)
     char_dim: int = 30             # character embedding size
-    char_hidden: int = 50          # per direction of the character BiLSTM
+    char_hidden: int = 50          # per direction of the character BiLSTM; CNN filters: twice
     hidden: int = 200              # per direction of the word BiLSTM
     layers: int = 1                # word BiLSTM layers
+    doc_context: bool = True       # tokens also see their word's other mentions in the document
     dropout: float = 0.5           # on the BiLSTM input and output (Lample et al.)
     word_unk_prob: float = 0.5     # singleton training words replaced by UNK this often
     # Training

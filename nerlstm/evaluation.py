@@ -72,7 +72,11 @@ def report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], *,
 def evaluate(tagger, sentences, *, strict: bool = False, batch_size: int = 256
              ) -> tuple[dict, list[list[str]]]:
     """Tag the sentences with ``tagger`` and score against their tags; returns (report, tags)."""
-    predicted = tagger.predict([sentence.tokens for sentence in sentences], batch_size)
+    from nerlstm.batching import context_ids  # torch is loaded by now: the tagger needs it
+
+    contexts = context_ids([sentence.document for sentence in sentences])
+    predicted = tagger.predict([sentence.tokens for sentence in sentences], batch_size,
+                               contexts=contexts)
     gold = [sentence.tags for sentence in sentences]
     if strict:  # strict mode wants well-formed IOB2 gold; entities are unchanged
         gold = [schemes.convert(tags, "iob2") for tags in gold]

@@ -29,8 +29,43 @@ class CharEncoder(nn.Module):
         return torch.cat([final[0], final[1]], dim=1)
 
 
+class CharCnn(nn.Module):
+    """Convolution over a word's characters, max-pooled over its length (Ma & Hovy 2016)."""
+
+    def __init__(self, num_chars: int, char_dim: int, filters: int, width: int = 3) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, filters, width, padding=width // 2)
+
+    def forward(self, char_ids: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
+        """char_ids: (words, chars); char_lengths: (words,). Returns (words, filters)."""
+        convolved = self.conv(self.embedding(char_ids).transpose(1, 2))
+        # Positions past a word's end must not win the max: a short word in a batch of long
+        # ones would otherwise see padding.
+        padding = (char_ids == 0).unsqueeze(1)
+        return convolved.masked_fill(padding, float("-inf")).max(dim=2).values
+
+
+def pooled_by_group(states: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """For each token, the mean of ``states`` over the tokens sharing its group id."""
+    flat_ids = group_ids.reshape(-1)
+    flat = states.reshape(flat_ids.shape[0], -1)
+    groups = int(flat_ids.max()) + 1
+    sums = flat.new_zeros(groups, flat.shape[1]).index_add(0, flat_ids, flat)
+    counts = torch.bincount(flat_ids, minlength=groups).clamp(min=1).unsqueeze(1)
+    return (sums / counts)[flat_ids].view_as(states)
+
+
+def char_encoder(config: Config, num_chars: int) -> nn.Module:
+    if config.char_encoder == "lstm":
+        return CharEncoder(num_chars, config.char_dim, config.char_hidden)
+    if config.char_encoder == "cnn":
+        return CharCnn(num_chars, config.char_dim, 2 * config.char_hidden)
+    raise ValueError(f"unknown character encoder {config.char_encoder!r}")
+
+
 class BiLstmCrf(nn.Module):
-    """Word embedding + character BiLSTM -> word BiLSTM -> linear -> CRF."""
+    """Word embedding + character BiLSTM or CNN -> word BiLSTM -> linear -> CRF."""
 
     def __init__(self, config: Config, num_words: int, num_chars: int, num_tags: int) -> None:
         super().__init__()
@@ -41,12 +76,14 @@ class BiLstmCrf(nn.Module):
         nn.init.uniform_(self.word_embedding.weight, -bound, bound)
         with torch.no_grad():
             self.word_embedding.weight[0].zero_()
-        self.char_encoder = CharEncoder(num_chars, config.char_dim, config.char_hidden)
+        self.char_encoder = char_encoder(config, num_chars)
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(config.word_dim + 2 * config.char_hidden, config.hidden,
                             num_layers=config.layers, batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
-        self.to_tags = nn.Linear(2 * config.hidden, num_tags)
+        # With document context, each token also sees the mean state of its word's
+        # occurrences in the document: one clear mention informs the unclear ones.
+        self.to_tags = nn.Linear((4 if config.doc_context else 2) * config.hidden, num_tags)
         self.crf = CRF(num_tags, batch_first=True)
 
     def emissions(self, batch: Batch) -> torch.Tensor:
@@ -61,7 +98,10 @@ class BiLstmCrf(nn.Module):
         encoded, _ = self.lstm(packed)
         encoded, _ = pad_packed_sequence(encoded, batch_first=True,
                                          total_length=batch.word_ids.shape[1])
-        return self.to_tags(self.dropout(encoded))
+        encoded = self.dropout(encoded)
+        if self.config.doc_context:
+            encoded = torch.cat([encoded, pooled_by_group(encoded, batch.group_ids)], dim=2)
+        return self.to_tags(encoded)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Negative log-likelihood of the gold tags, summed over the batch."""

@@ -121,7 +121,8 @@ def load_model(path: str, device: torch.device | str = "cpu") -> tuple[Tagger, d
 
 def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Tagger:
     """Rebuild the network and vocabularies from a model payload."""
-    config = Config.from_dict(payload["config"])
+    # Files from before document context was an option were trained without it.
+    config = Config.from_dict({"doc_context": False, **payload["config"]})
     words, chars = Vocab(payload["words"]), Vocab(payload["chars"])
     tags = TagVocab(payload["tags"])
     model = BiLstmCrf(config, len(words), len(chars), len(tags))
@@ -132,7 +133,8 @@ def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Ta
                            .splitlines()[0]) from None
     model.to(device)
     model.eval()
-    return Tagger(model, Encoder(words, chars, tags), payload["train_scheme"], device)
+    return Tagger(model, Encoder(words, chars, tags, config.doc_context),
+                  payload["train_scheme"], device)
 
 
 def describe(path: str) -> dict:

@@ -13,7 +13,7 @@ from nerlstm.errors import NerlstmError
 # Train options a recipe may set besides the Config fields.
 READING_KEYS = ("token_column", "tag_column", "encoding", "scheme", "threads", "device")
 RECIPE_KEYS = tuple(field.name for field in fields(Config)) + READING_KEYS
-CHOICES = {"optimizer": ("sgd", "adam"), "train_scheme": ("bioes", "iob2"),
+CHOICES = {"optimizer": ("sgd", "adam"), "char_encoder": ("lstm", "cnn"), "train_scheme": ("bioes", "iob2"),
            "scheme": ("auto", "iob1", "iob2", "bioes"), "device": ("auto", "cpu", "cuda")}
 
 

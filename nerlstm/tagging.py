@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from nerlstm import schemes
-from nerlstm.batching import Encoder, batch_indices
+from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices, context_batches
 from nerlstm.conll import DOCSTART
 from nerlstm.crf import constrained_scores, forward_backward, segment_log_probability, viterbi
 from nerlstm.model import BiLstmCrf
@@ -54,14 +54,18 @@ class Tagger:
         self.device = torch.device(device)
         self.allowed = schemes.allowed_transitions(encoder.tags.symbols, train_scheme)
 
-    def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256
-                ) -> list[list[str]]:
+    def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, *,
+                contexts: Sequence[int] | None = None) -> list[list[str]]:
         """IOB2 tags for each token list (empty lists give empty results), in input order."""
-        return [tagged.tags for tagged in self.tag(token_lists, batch_size)]
+        return [tagged.tags for tagged in self.tag(token_lists, batch_size, contexts=contexts)]
 
     def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, *,
-            scores: bool = False) -> list[Tagged]:
+            scores: bool = False, contexts: Sequence[int] | None = None) -> list[Tagged]:
         """Tags and entities of each token list, in input order.
+
+        ``contexts`` (see :func:`nerlstm.batching.context_ids`) says which token lists
+        form a document; a model trained with document context reads them together.
+        Without it, each token list is read alone.
 
         With ``scores``, each entity carries its marginal probability under the CRF: the
         share of all well-formed tag paths, weighted by probability, that label exactly
@@ -76,9 +80,14 @@ class Tagger:
         try:
             with torch.inference_mode():
                 crf_scores = constrained_scores(self.model.crf, *self.allowed)
-                for group in batch_indices([lengths[i] for i in nonempty], batch_size):
+                if contexts is not None and self.encoder.doc_context:
+                    groups = context_batches([contexts[i] for i in nonempty], batch_size)
+                else:
+                    groups = batch_indices([lengths[i] for i in nonempty], batch_size)
+                for group in groups:
                     indices = [nonempty[i] for i in group]
-                    batch = self.encoder.batch(token_lists, indices).to(self.device)
+                    batch = self.encoder.batch(token_lists, indices,
+                                               contexts=contexts).to(self.device)
                     emissions = self.model.emissions(batch)
                     paths = viterbi(emissions, batch.mask, crf_scores).tolist()
                     marginals = (forward_backward(emissions, batch.mask, crf_scores)
@@ -124,25 +133,39 @@ class Record:
         tokens: (token, start, end) with ``text[start:end] == token``.
         rows: for column input, the columns of each token line.
         after: for column input, the lines that followed the sentence (blank, -DOCSTART-).
+        document: the document it belongs to: counted by -DOCSTART- lines for column
+            input, by blank lines for text with paragraphs, else each line is its own.
     """
 
     text: str
     tokens: list[tuple[str, int, int]]
     rows: list[list[str]] | None = None
     after: list[str] | None = None
+    document: int = 0
 
 
 def whitespace_tokens(text: str) -> list[tuple[str, int, int]]:
     return [(match.group(), match.start(), match.end()) for match in re.finditer(r"\S+", text)]
 
 
-def line_records(lines: Iterable[Line | None], kind: str) -> Iterator[Record | None]:
-    """Records of ``text`` or ``tokens`` input: one per line, PAUSE passed on."""
+def line_records(lines: Iterable[Line | None], kind: str, paragraphs: bool = False
+                 ) -> Iterator[Record | None]:
+    """Records of ``text`` or ``tokens`` input: one per line, PAUSE passed on.
+
+    With ``paragraphs``, the lines up to a blank line are one document; otherwise each line
+    is a document of its own.
+    """
     if kind == "text":
         from nerlstm.tokenizer import tokenize
     split = tokenize if kind == "text" else whitespace_tokens
+    document = 0
     for line in lines:
-        yield PAUSE if line is PAUSE else Record(line.text, split(line.text))
+        if line is PAUSE:
+            yield PAUSE
+            continue
+        blank = not line.text.strip()
+        document += blank or not paragraphs
+        yield Record(line.text, split(line.text), document=document)
 
 
 def column_records(lines: Iterable[Line | None], token_column: int = 0
@@ -150,10 +173,12 @@ def column_records(lines: Iterable[Line | None], token_column: int = 0
     """Sentences of a column file, each with the blank and -DOCSTART- lines after it."""
     rows: list[list[str]] = []
     after: list[str] = []
+    document = 0
     for line in lines:
         if line is PAUSE:
             if rows and after:  # only a finished sentence can be answered early
-                yield _column_record(rows, after, token_column)
+                yield _column_record(rows, after, token_column, document)
+                document += _docstarts(after)
                 rows, after = [], []
             yield PAUSE
             continue
@@ -163,40 +188,63 @@ def column_records(lines: Iterable[Line | None], token_column: int = 0
             rows.append(columns)
             continue
         if columns and columns[0] != DOCSTART:  # a new sentence starts
-            yield _column_record(rows, after, token_column)
+            yield _column_record(rows, after, token_column, document)
+            document += _docstarts(after)
             rows, after = [columns], []
             continue
         after.append(line.text)
     if rows or after:
-        yield _column_record(rows, after, token_column)
+        yield _column_record(rows, after, token_column, document)
 
 
-def _column_record(rows: list[list[str]], after: list[str], token_column: int) -> Record:
+def _docstarts(lines: list[str]) -> int:
+    return sum(line.split()[:1] == [DOCSTART] for line in lines)
+
+
+def _column_record(rows: list[list[str]], after: list[str], token_column: int,
+                   document: int) -> Record:
     tokens, offset = [], 0
     for columns in rows:
         # a line too short for the token column gives its last column
         token = columns[token_column] if -len(columns) <= token_column < len(columns) else columns[-1]
         tokens.append((token, offset, offset + len(token)))
         offset += len(token) + 1
-    return Record(" ".join(token for token, _, _ in tokens), tokens, rows, after)
+    return Record(" ".join(token for token, _, _ in tokens), tokens, rows, after, document)
 
 
 def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size: int = 256,
                 scores: bool = False) -> Iterator[tuple[Record, Tagged]]:
-    """Tag records in batches, in input order; a PAUSE answers the records held so far."""
+    """Tag records in batches, in input order; a PAUSE answers the records held so far.
+
+    Records of one context (a document, cut as :func:`nerlstm.batching.context_ids` cuts
+    it) are tagged together, as ``eval`` reads them, unless a PAUSE comes between them.
+    """
     pending: list[Record] = []
+    contexts: list[int] = []
+    context, position, document = -1, 0, None
 
     def flush() -> Iterator[tuple[Record, Tagged]]:
         token_lists = [[token for token, _, _ in record.tokens] for record in pending]
-        yield from zip(pending, tagger.tag(token_lists, batch_size, scores=scores))
+        yield from zip(pending, tagger.tag(token_lists, batch_size, scores=scores,
+                                           contexts=contexts))
         pending.clear()
+        contexts.clear()
         tagger.encoder.trim_caches()
 
     for record in records:
-        if record is not PAUSE:
-            pending.append(record)
-        if pending and (record is PAUSE or len(pending) >= batch_size):
-            yield from flush()
+        if record is PAUSE:
+            if pending:
+                yield from flush()
+            continue
+        if record.tokens:  # as in eval, where -DOCSTART- and blank lines are no sentences
+            position = position + 1 if record.document == document else 0
+            document = record.document
+            if position % MAX_CONTEXT_SENTENCES == 0:
+                context += 1
+                if len(pending) >= batch_size:
+                    yield from flush()
+        pending.append(record)
+        contexts.append(context)
     if pending:
         yield from flush()
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from nerlstm import schemes
-from nerlstm.batching import Encoder, batch_indices
+from nerlstm.batching import Encoder, batch_indices, context_batches, context_ids
 from nerlstm.config import Config
 from nerlstm.conll import Sentence
 from nerlstm.embeddings import Vectors, initial_table, vector_for
@@ -88,7 +88,8 @@ def build_tagger(train: Sequence[Sentence], config: Config, device: torch.device
         with torch.no_grad():
             model.word_embedding.weight.copy_(table)
     model.word_embedding.weight.requires_grad_(not config.freeze_embeddings)
-    return Tagger(model.to(device), Encoder(words, chars, tags), config.train_scheme, device)
+    return Tagger(model.to(device), Encoder(words, chars, tags, config.doc_context),
+                  config.train_scheme, device)
 
 
 def embedding_coverage(train: Sequence[Sentence], vectors: Vectors) -> dict:
@@ -203,6 +204,9 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     tokens = [s.tokens for s in train_sentences]
     tags = [schemes.convert(s.tags, config.train_scheme) for s in train_sentences]
     lengths = [len(t) for t in tokens]
+    contexts = context_ids([s.document for s in train_sentences]) if config.doc_context else None
+    dev_contexts = (context_ids([s.document for s in dev_sentences])
+                    if config.doc_context and dev_sentences else None)
     singleton = singleton_mask(tokens, encoder.words, config.lowercase_words).to(device)
     optimizer = make_optimizer(model, config)
     if resume is not None:
@@ -230,13 +234,15 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             for group in optimizer.param_groups:
                 group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
             if progress.order is None:
-                progress.order = list(batch_indices(lengths, config.batch_size, rng))
+                progress.order = list(
+                    context_batches(contexts, config.batch_size, rng) if contexts is not None
+                    else batch_indices(lengths, config.batch_size, rng))
             epoch_started = time.perf_counter()
             listener.epoch_started(epoch, len(tokens))
             model.train()
             while progress.batches_done < len(progress.order) and not caught:
                 indices = progress.order[progress.batches_done]
-                batch = encoder.batch(tokens, indices, tags).to(device)
+                batch = encoder.batch(tokens, indices, tags, contexts).to(device)
                 if config.word_unk_prob > 0:
                     drop = singleton[batch.word_ids] & (
                         torch.rand(batch.word_ids.shape, device=device) < config.word_unk_prob)
@@ -261,7 +267,8 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                    "sentences_per_second": progress.seen / train_seconds}
             dev = None
             if dev_sentences:
-                predicted = tagger.predict([s.tokens for s in dev_sentences])
+                predicted = tagger.predict([s.tokens for s in dev_sentences],
+                                           contexts=dev_contexts)
                 dev = micro_scores([s.tags for s in dev_sentences], predicted)
                 row.update({f"dev_{name}": value for name, value in dev.items()})
             improved = dev is None or dev["f1"] > progress.best_f1

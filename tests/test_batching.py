@@ -1,8 +1,14 @@
 import random
 
+import pytest
 import torch
 
-from nerlstm.batching import batch_indices
+from nerlstm.batching import (
+    MAX_CONTEXT_SENTENCES,
+    batch_indices,
+    context_batches,
+    context_ids,
+)
 from nerlstm.config import Config
 from nerlstm.conll import Sentence
 from nerlstm.training import build_tagger
@@ -33,9 +39,11 @@ def test_distinct_words_are_encoded_once():
     assert batch.word_to_distinct[0, 3] == batch.word_to_distinct[1, 7]  # both "Paris"
 
 
-def test_padding_does_not_change_any_sentence():
+@pytest.mark.parametrize("char_encoder", ["lstm", "cnn"])
+def test_padding_does_not_change_any_sentence(char_encoder):
     torch.manual_seed(0)
-    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
+                                            char_encoder=char_encoder), "cpu")
     tagger.model.eval()
     tokens = [s.tokens for s in SENTENCES]
     with torch.no_grad():
@@ -47,9 +55,11 @@ def test_padding_does_not_change_any_sentence():
     assert tagger.predict(tokens, batch_size=4) == [tagger.predict([t])[0] for t in tokens]
 
 
-def test_encoding_each_distinct_word_once_equals_encoding_every_token():
+@pytest.mark.parametrize("char_encoder", ["lstm", "cnn"])
+def test_encoding_each_distinct_word_once_equals_encoding_every_token(char_encoder):
     torch.manual_seed(0)
-    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
+                                            char_encoder=char_encoder), "cpu")
     batch = tagger.encoder.batch([s.tokens for s in SENTENCES], [0, 1, 2, 3])
     encoder = tagger.model.char_encoder
     with torch.no_grad():
@@ -67,3 +77,89 @@ def test_long_tokens_are_clipped_to_their_start_and_end():
     word = "a" * 40 + "b" * 40
     assert clipped(word) == "a" * (MAX_WORD_CHARS // 2) + "b" * (MAX_WORD_CHARS // 2)
     assert clipped("Paris") == "Paris"
+
+
+def test_char_cnn_equals_a_plain_loop_over_windows():
+    from nerlstm.model import CharCnn
+
+    torch.manual_seed(0)
+    cnn = CharCnn(num_chars=10, char_dim=4, filters=5)
+    words = [[3, 4, 5, 6], [7], [2, 9]]
+    char_ids = torch.zeros(3, 4, dtype=torch.long)
+    for row, chars in enumerate(words):
+        char_ids[row, :len(chars)] = torch.tensor(chars)
+    with torch.no_grad():
+        got = cnn(char_ids, torch.tensor([4, 1, 2]))
+        for row, chars in enumerate(words):
+            # zero vectors stand for the positions before the first and after the last character
+            embedded = torch.cat([torch.zeros(1, 4), cnn.embedding(torch.tensor(chars)),
+                                  torch.zeros(1, 4)])
+            kernel = cnn.conv.weight  # (filters, char_dim, width)
+            windows = [(kernel * embedded[i:i + 3].T).sum(dim=(1, 2)) + cnn.conv.bias
+                       for i in range(len(chars))]
+            assert torch.allclose(got[row], torch.stack(windows).max(dim=0).values, atol=1e-6)
+
+
+def test_contexts_follow_documents_and_cut_long_ones():
+    assert context_ids([0, 0, 1, 1, 1, 2]) == [0, 0, 1, 1, 1, 2]
+    long = context_ids([5] * (2 * MAX_CONTEXT_SENTENCES + 3) + [6])
+    assert long == [0] * MAX_CONTEXT_SENTENCES + [1] * MAX_CONTEXT_SENTENCES + [2] * 3 + [3]
+    assert context_ids([]) == []
+
+
+def test_context_batches_keep_contexts_whole_and_cover_every_sentence():
+    contexts = context_ids([0] * 3 + [1] * 5 + [2] + [3] * 4)
+    for rng in (None, random.Random(1)):
+        groups = list(context_batches(contexts, 4, rng))
+        assert sorted(i for group in groups for i in group) == list(range(len(contexts)))
+        owner = {i: n for n, group in enumerate(groups) for i in group}
+        assert all(owner[i] == owner[j] for i in range(13) for j in range(13)
+                   if contexts[i] == contexts[j])
+        assert all(len(group) >= 4 for group in groups[:-1])
+
+
+def test_pooling_is_the_mean_over_a_words_mentions_in_its_document():
+    from nerlstm.model import pooled_by_group
+
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tokens = [s.tokens for s in SENTENCES]
+    # Sentences 0 and 3 form one document, 1 and 2 another.
+    batch = tagger.encoder.batch(tokens, [0, 1, 2, 3], contexts=[0, 1, 1, 0])
+    states = torch.randn(4, 10, 3)
+    pooled = pooled_by_group(states, batch.group_ids)
+    for row in range(4):
+        for position, token in enumerate(tokens[row]):
+            mentions = [states[other, at] for other in range(4) for at, word in
+                        enumerate(tokens[other]) if word.lower() == token.lower()
+                        and (other in (0, 3)) == (row in (0, 3))]
+            assert torch.allclose(pooled[row, position], torch.stack(mentions).mean(dim=0))
+    assert torch.equal(batch.group_ids[0, 3], batch.group_ids[3, 7])  # "Paris", one document
+    assert not torch.equal(batch.group_ids[0, 3], batch.group_ids[2, 0])  # another document
+
+
+def test_a_document_is_tagged_the_same_whatever_else_is_in_its_batch():
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tokens = [s.tokens for s in SENTENCES]
+    contexts = [0, 1, 1, 0]
+    together = tagger.tag(tokens, batch_size=4, contexts=contexts, scores=True)
+    for members in ([0, 3], [1, 2]):
+        alone = tagger.tag([tokens[i] for i in members], contexts=[0, 0], scores=True)
+        for index, tagged in zip(members, alone):
+            assert tagged.tags == together[index].tags
+            assert [e.score for e in tagged.entities] == pytest.approx(
+                [e.score for e in together[index].entities], abs=1e-6)
+
+
+def test_without_contexts_each_sentence_is_read_alone():
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tokens = [s.tokens for s in SENTENCES]
+    batch = tagger.encoder.batch(tokens, [0, 3])
+    assert not torch.equal(batch.group_ids[0, 3], batch.group_ids[1, 7])  # "Paris" twice
+    tagger.model.eval()
+    with torch.no_grad():
+        together = tagger.model.emissions(batch)
+        alone = tagger.model.emissions(tagger.encoder.batch(tokens, [3]))
+    assert torch.allclose(together[1], alone[0], atol=1e-6)

@@ -29,6 +29,33 @@ def test_save_then_load_gives_identical_predictions_and_weights(tagger, tmp_path
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
+def test_a_model_file_from_before_document_context_loads_without_it(tmp_path):
+    torch.manual_seed(0)
+    old = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
+                                         doc_context=False), "cpu")
+    payload = model_payload(old, {})
+    del payload["config"]["doc_context"], payload["config"]["char_encoder"]
+    path = tmp_path / "old.pt"
+    torch.save(payload, path)
+    loaded, _ = load_model(str(path))
+    assert not loaded.model.config.doc_context and loaded.model.config.char_encoder == "lstm"
+    tokens = [s.tokens for s in SENTENCES]
+    assert loaded.predict(tokens) == old.predict(tokens)
+
+
+@pytest.mark.parametrize("char_encoder", ["lstm", "cnn"])
+def test_both_character_encoders_save_and_load(char_encoder, tmp_path):
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
+                                            char_encoder=char_encoder), "cpu")
+    path = tmp_path / "m.pt"
+    save_model(tagger, str(path), {})
+    loaded, _ = load_model(str(path))
+    tokens = [s.tokens for s in SENTENCES]
+    contexts = [0, 1, 1, 0]
+    assert loaded.predict(tokens, contexts=contexts) == tagger.predict(tokens, contexts=contexts)
+
+
 def test_model_file_is_plain_data(tagger, tmp_path):
     path = tmp_path / "m.pt"
     save_model(tagger, str(path), {})

@@ -162,3 +162,38 @@ def test_conll_input_token_column(trained_model):
                      "-f", "jsonl", input=source)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.splitlines()[0])["text"] == "Peter visited Paris"
+
+
+def _tag_column(output: str) -> list[str]:
+    return [line.split()[-1] for line in output.splitlines()
+            if line.strip() and not line.startswith("-DOCSTART-")]
+
+
+def test_conll_input_reads_documents_as_eval_does(trained_model, tmp_path):
+    """Whatever the batch size, tag reads each document together, as eval does."""
+    predictions = tmp_path / "predictions.txt"
+    run_cli("eval", DATA / "test.txt", "-m", trained_model, "--predictions", predictions)
+    expected = _tag_column(predictions.read_text(encoding="utf-8"))
+    source = (DATA / "test.txt").read_text(encoding="utf-8")
+    for batch_size in ("1", "7", "256"):
+        result = run_cli("tag", "-m", trained_model, "--input", "conll", "-b", batch_size,
+                         input=source)
+        assert _tag_column(result.stdout) == expected
+
+
+def test_paragraphs_are_documents_for_line_input(trained_model):
+    source = (DATA / "test.txt").read_text(encoding="utf-8")
+    from_conll = _tag_column(run_cli("tag", "-m", trained_model, "--input", "conll",
+                                     input=source).stdout)
+    # The same sentences one per line, a blank line between documents.
+    paragraphs = []
+    for block in source.split("-DOCSTART- -X- -X- O"):
+        sentences = [" ".join(line.split()[0] for line in chunk.splitlines())
+                     for chunk in block.strip().split("\n\n") if chunk.strip()]
+        paragraphs.append("\n".join(sentences))
+    text = "\n\n".join(p for p in paragraphs if p) + "\n"
+    tagged = run_cli("tag", "-m", trained_model, "--input", "tokens", "--paragraphs",
+                     "-f", "conll", input=text)
+    assert _tag_column(tagged.stdout) == from_conll
+    alone = run_cli("tag", "-m", trained_model, "--input", "tokens", "-f", "conll", input=text)
+    assert _tag_column(alone.stdout) != from_conll  # one line at a time reads less context

@@ -28,12 +28,18 @@ def data():
 
 
 class SignalAfter(TrainingListener):
-    """Sends a signal to this process after a given number of batches."""
+    """Sends a signal to this process after a given number of batches of an epoch."""
 
-    def __init__(self, batches: int, number: int = signal.SIGINT) -> None:
-        self.left, self.number = batches, number
+    def __init__(self, batches: int, number: int = signal.SIGINT, in_epoch: int = 1) -> None:
+        self.left, self.number, self.in_epoch = batches, number, in_epoch
+        self.epoch = 0
+
+    def epoch_started(self, epoch: int, sentences: int) -> None:
+        self.epoch = epoch
 
     def batch_done(self, sentences: int, loss: float) -> None:
+        if self.epoch != self.in_epoch:
+            return
         self.left -= 1
         if self.left == 0:
             os.kill(os.getpid(), self.number)
@@ -51,9 +57,8 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path
     assert not os.path.exists(checkpoint_path(str(straight)))  # a finished run leaves none
 
     stopped = tmp_path / "stopped.pt"
-    # 25 batches of 16 sentences make one epoch of the 400-sentence sample: stop mid-epoch 2
     result = train(train_sentences, dev_sentences, CONFIG, model_path=str(stopped),
-                   listener=SignalAfter(37))
+                   listener=SignalAfter(12, in_epoch=2))
     assert result.stopped_by_signal == signal.SIGINT
     assert result.best_epoch == 1
     load_model(str(stopped))  # the best model so far is intact
