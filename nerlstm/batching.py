@@ -140,36 +140,37 @@ class Encoder:
         """
         chosen = [sentences[index] for index in indices]
         lengths = [len(tokens) for tokens in chosen]
-        width = max(lengths)
-        word_ids = torch.zeros(len(chosen), width, dtype=torch.long)
-        word_to_distinct = torch.zeros(len(chosen), width, dtype=torch.long)
+        length_tensor = torch.tensor(lengths)
+        mask = torch.arange(max(lengths)).unsqueeze(0) < length_tensor.unsqueeze(1)
+
+        def padded(flat: list[int]) -> torch.Tensor:
+            # The mask's True cells, row by row, are the tokens in order.
+            tensor = torch.zeros(mask.shape, dtype=torch.long)
+            tensor[mask] = torch.tensor(flat, dtype=torch.long)
+            return tensor
+
+        flat_tokens = [token for tokens in chosen for token in tokens]
+        word_id = self.word_id
+        word_ids = padded([word_id(token) for token in flat_tokens])
         distinct: dict[str, int] = {}
-        for row, tokens in enumerate(chosen):
-            word_ids[row, :len(tokens)] = torch.tensor([self.word_id(t) for t in tokens])
-            word_to_distinct[row, :len(tokens)] = torch.tensor(
-                [distinct.setdefault(token, len(distinct)) for token in tokens])
+        word_to_distinct = padded([distinct.setdefault(token, len(distinct))
+                                   for token in flat_tokens])
         char_lists = [self.char_ids(token) for token in distinct]
         char_lengths = [len(chars) for chars in char_lists]
-        char_ids = torch.zeros(len(distinct), max(char_lengths), dtype=torch.long)
-        for row, chars in enumerate(char_lists):
-            char_ids[row, :len(chars)] = torch.tensor(chars)
+        longest = max(char_lengths)
+        char_ids = torch.tensor([chars + [0] * (longest - len(chars)) for chars in char_lists],
+                                dtype=torch.long)
         tag_ids = None
         if tags is not None:
-            tag_ids = torch.zeros(len(chosen), width, dtype=torch.long)
-            for row, index in enumerate(indices):
-                tag_ids[row, :lengths[row]] = torch.tensor(
-                    [self.tags.index[tag] for tag in tags[index]])
+            tag_index = self.tags.index
+            tag_ids = padded([tag_index[tag] for index in indices for tag in tags[index]])
         group_ids = None
         if self.doc_context:
-            group_ids = torch.zeros(len(chosen), width, dtype=torch.long)
             groups: dict[tuple[int, str], int] = {}
-            for row, (index, tokens) in enumerate(zip(indices, chosen)):
-                context = contexts[index] if contexts is not None else -1 - row
-                group_ids[row, :len(tokens)] = torch.tensor(
-                    [groups.setdefault((context, token.lower()), len(groups) + 1)
-                     for token in tokens])
-        length_tensor = torch.tensor(lengths)
-        mask = torch.arange(width).unsqueeze(0) < length_tensor.unsqueeze(1)
+            group_ids = padded([
+                groups.setdefault((contexts[index] if contexts is not None else -1 - row,
+                                   token.lower()), len(groups) + 1)
+                for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens])
         return Batch(indices, word_ids, mask, length_tensor, char_ids,
                      torch.tensor(char_lengths), word_to_distinct, tag_ids, group_ids)
 

@@ -94,14 +94,16 @@ class Tagger:
                                  if scores else None)
                     for row, (index, path) in enumerate(zip(indices, paths)):
                         own = [symbols[tag] for tag in path[:lengths[index]]]
-                        entities = [Entity(*span) for span in schemes.spans(own)]
+                        found = schemes.spans(own)
+                        entities = [Entity(*span) for span in found]
                         if marginals is not None:
                             alpha, beta, log_z = (part[row] for part in marginals)
                             for entity in entities:
                                 entity.score = self._span_probability(
                                     emissions[row], alpha, beta, log_z, crf_scores, entity,
                                     lengths[index])
-                        results[index] = Tagged(schemes.convert(own, "iob2"), entities)
+                        results[index] = Tagged(
+                            schemes.tags_from_spans(found, len(own), "iob2"), entities)
         finally:
             self.model.train(was_training)
         return results
