@@ -50,7 +50,7 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
     import torch
 
     from nerlstm import schemes
-    from nerlstm.batching import batch_indices
+    from nerlstm.batching import batch_indices, context_batches, context_ids
     from nerlstm.config import Config
     from nerlstm.conll import read_tagged
     from nerlstm.training import build_tagger, make_optimizer, singleton_mask
@@ -68,8 +68,16 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
     rng = random.Random(config.seed)
     model.train()
 
+    contexts = context_ids([s.document for s in sentences]) if config.doc_context else None
+
+    def batches():
+        # as training draws them: whole documents, or sentences of similar length
+        if contexts is not None:
+            return list(context_batches(contexts, config.batch_size, rng))
+        return list(batch_indices([len(t) for t in tokens], config.batch_size, rng))
+
     def step(indices: list[int]) -> None:
-        batch = encoder.batch(tokens, indices, tags)
+        batch = encoder.batch(tokens, indices, tags, contexts)
         drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape) < config.word_unk_prob)
         batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         loss = model.loss(batch)
@@ -78,11 +86,10 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
 
-    lengths = [len(t) for t in tokens]
-    for indices in list(batch_indices(lengths, config.batch_size, rng))[:warmup_batches]:
+    for indices in batches()[:warmup_batches]:
         step(indices)
     start = time.perf_counter()
-    for indices in batch_indices(lengths, config.batch_size, rng):
+    for indices in batches():
         step(indices)
     seconds = time.perf_counter() - start
     return {"train_sentences_per_s": len(tokens) / seconds, "train_epoch_s": seconds,
@@ -92,18 +99,21 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
 def bench_tagging(model_path: str, test_path: str, threads: int, runs: int) -> dict:
     import torch
 
+    from nerlstm.batching import context_ids
     from nerlstm.conll import read_conll
     from nerlstm.modelfile import load_model
 
     torch.set_num_threads(threads)
     tagger, _ = load_model(model_path)
-    token_lists = [s.tokens for s in read_conll(test_path, tag_column=None)]
+    sentences = read_conll(test_path, tag_column=None)
+    token_lists = [s.tokens for s in sentences]
+    contexts = context_ids([s.document for s in sentences])  # documents, as eval reads them
     count = sum(len(t) for t in token_lists)
     tagger.predict(token_lists[:200])  # warm-up
 
     def once() -> float:
         start = time.perf_counter()
-        tagger.predict(token_lists)
+        tagger.predict(token_lists, contexts=contexts)
         return time.perf_counter() - start
 
     seconds = median_of(runs, once)
