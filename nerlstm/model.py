@@ -92,13 +92,13 @@ class BiLstmCrf(nn.Module):
         per_word = self.char_encoder(batch.char_ids, batch.char_lengths)
         chars = per_word[batch.word_to_distinct]
         words = self.word_embedding(batch.word_ids)
-        features = self.dropout(torch.cat([words, chars], dim=2))
-        packed = pack_padded_sequence(features, batch.lengths, batch_first=True,
-                                      enforce_sorted=False)
-        encoded, _ = self.lstm(packed)
+        packed = pack_padded_sequence(torch.cat([words, chars], dim=2), batch.lengths,
+                                      batch_first=True, enforce_sorted=False)
+        # Dropout on the packed tokens only: padding can be most of a batch of documents.
+        encoded, _ = self.lstm(packed._replace(data=self.dropout(packed.data)))
+        encoded = encoded._replace(data=self.dropout(encoded.data))
         encoded, _ = pad_packed_sequence(encoded, batch_first=True,
                                          total_length=batch.word_ids.shape[1])
-        encoded = self.dropout(encoded)
         if self.config.doc_context:
             encoded = torch.cat([encoded, pooled_by_group(encoded, batch.group_ids)], dim=2)
         return self.to_tags(encoded)
