@@ -206,3 +206,23 @@ def test_long_lines_take_linear_time(text: str) -> None:
     elapsed = time.perf_counter() - started
     _assert_well_formed(text, tokens)
     assert elapsed < 2.0
+
+
+_ASCII_PIECES = [piece for piece in _PIECES if piece.isascii()]
+
+
+@settings(deadline=None)
+@given(st.one_of(st.text(st.characters(max_codepoint=127)),
+                 st.lists(st.sampled_from(_ASCII_PIECES), max_size=30).map("".join)))
+def test_the_ascii_pattern_tokenizes_ascii_text_as_the_full_one(text: str) -> None:
+    from nerlstm.tokenizer import _token_pattern
+
+    def tokens(pattern) -> list[tuple[str, int, int]]:
+        return [(match[1], *match.span(1)) for match in pattern.finditer(text)]
+
+    assert tokens(_token_pattern(ascii_only=True)) == tokens(_token_pattern(ascii_only=False))
+
+
+def test_ascii_and_other_lines_both_tokenize() -> None:
+    assert _words("Smith's U.S. cafe.") == ["Smith", "'s", "U.S.", "cafe", "."]
+    assert _words("Smith's U.S. cafe\u0301.") == ["Smith", "'s", "U.S.", "cafe\u0301", "."]
