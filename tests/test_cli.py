@@ -89,6 +89,21 @@ def test_train_without_dev_keeps_the_last_epoch(tmp_path):
     assert model.exists()
 
 
+@pytest.mark.parametrize("options, doc_context, char_encoder", [
+    ((), True, "lstm"),
+    (("--sentence-context", "--char-encoder", "cnn"), False, "cnn"),
+])
+def test_context_and_character_encoder_options(tmp_path, options, doc_context, char_encoder):
+    model = tmp_path / "m.pt"
+    result = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", model,
+                     *TINY[:-6], "--epochs", "1", "--threads", "1", *options)
+    assert result.exit_code == 0, result.output
+    config = json.loads(run_cli("info", "-m", model, "--json").stdout)["config"]
+    assert (config["doc_context"], config["char_encoder"]) == (doc_context, char_encoder)
+    scores = json.loads(run_cli("eval", DATA / "test.txt", "-m", model, "--json").stdout)
+    assert 0 <= scores["f1"] <= 1 and scores["sentences"] == 100
+
+
 @pytest.mark.parametrize("content, fragments", [
     ("EU B-ORG\nsays O x\n", ["bad.txt:2:", "expected 2 columns"]),
     ("EU Q-ORG\n", ["bad.txt:1:", "fits no scheme"]),
