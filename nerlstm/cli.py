@@ -143,6 +143,7 @@ def train_command(
     char_hidden: int = typer.Option(Config.char_hidden, "--char-hidden", min=1, help="Character BiLSTM size per direction (the CNN has twice as many filters)."),
     hidden: int = typer.Option(Config.hidden, "--hidden", min=1, help="Word BiLSTM size per direction."),
     layers: int = typer.Option(Config.layers, "--layers", min=1, help="Word BiLSTM layers."),
+    context_dropout: float = typer.Option(Config.context_dropout, "--context-dropout", min=0.0, max=1.0, help="With document context: share of training sentences read alone, so that single sentences are tagged well too."),
     doc_context: bool = typer.Option(Config.doc_context, "--doc-context/--sentence-context", help="Let each token see its word's other mentions in the document (-DOCSTART- to -DOCSTART-, in pieces of at most 32 sentences), or read each sentence alone."),
     train_scheme: TrainScheme = typer.Option(TrainScheme(Config.train_scheme), "--train-scheme", help="Tag scheme the model learns."),
     seed: int = typer.Option(Config.seed, "--seed", help="Random seed."),

@@ -18,6 +18,7 @@ class Config:
     hidden: int = 200              # per direction of the word BiLSTM
     layers: int = 1                # word BiLSTM layers
     doc_context: bool = True       # tokens also see their word's other mentions in the document
+    context_dropout: float = 0.25  # share of training sentences read alone, as `tag` reads a line
     dropout: float = 0.5           # on the BiLSTM input and output (Lample et al.)
     word_unk_prob: float = 0.5     # singleton training words replaced by UNK this often
     # Training

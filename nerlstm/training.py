@@ -242,7 +242,14 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             model.train()
             while progress.batches_done < len(progress.order) and not caught:
                 indices = progress.order[progress.batches_done]
-                batch = encoder.batch(tokens, indices, tags, contexts).to(device)
+                batch_contexts = contexts
+                if contexts is not None and config.context_dropout > 0:
+                    # Some sentences are read alone, so that the model also tags a sentence
+                    # without its document well (negative ids are contexts of their own).
+                    batch_contexts = dict(zip(indices, (
+                        -1 - index if rng.random() < config.context_dropout else contexts[index]
+                        for index in indices)))
+                batch = encoder.batch(tokens, indices, tags, batch_contexts).to(device)
                 if config.word_unk_prob > 0:
                     drop = singleton[batch.word_ids] & (
                         torch.rand(batch.word_ids.shape, device=device) < config.word_unk_prob)

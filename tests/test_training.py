@@ -93,3 +93,28 @@ def test_stale_temporary_files_are_cleaned_up(data, tmp_path):
     train(train_sentences[:50], None, Config(**{**CONFIG.__dict__, "epochs": 1}),
           model_path=str(model))
     assert not stale.exists() and model.exists()
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_context_dropout_reads_that_share_of_sentences_alone(data, tmp_path, monkeypatch, share):
+    from nerlstm.batching import Encoder, context_ids
+
+    torch.set_num_threads(1)
+    train_sentences, _ = data
+    seen: list[int] = []
+    plain_batch = Encoder.batch
+
+    def recording(self, sentences, indices, tags=None, contexts=None):
+        seen.extend(contexts[index] for index in indices)
+        return plain_batch(self, sentences, indices, tags, contexts)
+
+    monkeypatch.setattr(Encoder, "batch", recording)
+    config = Config(word_dim=8, char_dim=4, char_hidden=4, hidden=8, epochs=2,
+                    context_dropout=share)
+    train(train_sentences, None, config, model_path=str(tmp_path / "m.pt"))
+    alone = sum(context < 0 for context in seen) / len(seen)
+    assert len(seen) == 2 * len(train_sentences)
+    assert alone == pytest.approx(share, abs=0.06)
+    documents = context_ids([s.document for s in train_sentences])
+    if share == 0.0:
+        assert sorted(seen) == sorted(documents * 2)
