@@ -353,6 +353,7 @@ def eval_command(
     predictions: Path | None = typer.Option(None, "--predictions", "-p", help="Write token, gold tag and predicted tag per line (conlleval input)."),
     errors: bool = typer.Option(False, "--errors", "-e", help="Also break the errors down: kinds, type confusions, frequent wrong spans, token accuracy, seen versus unseen entities."),
     train_file: Path | None = typer.Option(None, "--train", help="Training data for seen/unseen scores with --errors (default: the file the model was trained on, if it is there)."),
+    alone: bool = typer.Option(False, "--sentences-alone", help="Read each sentence by itself, as tag reads a line of text, not with its document."),
     batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Sentences per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
@@ -372,7 +373,8 @@ def eval_command(
     _set_threads(threads)
     data = _read_tagged(data_file, token_column, tag_column, encoding, scheme)
     tagger, payload = load_model(str(model), device_name)
-    scores, predicted = evaluate(tagger, data.sentences, strict=strict, batch_size=batch_size)
+    scores, predicted = evaluate(tagger, data.sentences, strict=strict, batch_size=batch_size,
+                                 alone=alone)
     if errors:
         scores["errors"] = _error_analysis(data, predicted, train_file, payload,
                                            token_column, tag_column, encoding)

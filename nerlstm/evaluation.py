@@ -69,12 +69,16 @@ def report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], *,
     }
 
 
-def evaluate(tagger, sentences, *, strict: bool = False, batch_size: int = 256
-             ) -> tuple[dict, list[list[str]]]:
-    """Tag the sentences with ``tagger`` and score against their tags; returns (report, tags)."""
+def evaluate(tagger, sentences, *, strict: bool = False, batch_size: int = 256,
+             alone: bool = False) -> tuple[dict, list[list[str]]]:
+    """Tag the sentences with ``tagger`` and score against their tags; returns (report, tags).
+
+    Sentences are read with their documents, or with ``alone`` each by itself, as `tag`
+    reads a line of text.
+    """
     from nerlstm.batching import context_ids  # torch is loaded by now: the tagger needs it
 
-    contexts = context_ids([sentence.document for sentence in sentences])
+    contexts = None if alone else context_ids([sentence.document for sentence in sentences])
     predicted = tagger.predict([sentence.tokens for sentence in sentences], batch_size,
                                contexts=contexts)
     gold = [sentence.tags for sentence in sentences]
