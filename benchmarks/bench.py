@@ -46,7 +46,15 @@ def median_of(runs: int, measure) -> float:
     return statistics.median(measure() for _ in range(runs))
 
 
-def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so that the clock measures it."""
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_training(train_path: str, threads: int, warmup_batches: int, device: str) -> dict:
     import torch
 
     from nerlstm import schemes
@@ -59,11 +67,11 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
     config = Config()
     sentences = read_tagged(train_path).sentences
     torch.manual_seed(config.seed)
-    tagger = build_tagger(sentences, config, "cpu")
+    tagger = build_tagger(sentences, config, device)
     model, encoder = tagger.model, tagger.encoder
     tokens = [s.tokens for s in sentences]
     tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
-    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words)
+    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words).to(device)
     optimizer = make_optimizer(model, config)
     rng = random.Random(config.seed)
     model.train()
@@ -77,8 +85,9 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
         return list(batch_indices([len(t) for t in tokens], config.batch_size, rng))
 
     def step(indices: list[int]) -> None:
-        batch = encoder.batch(tokens, indices, tags, contexts)
-        drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape) < config.word_unk_prob)
+        batch = encoder.batch(tokens, indices, tags, contexts).to(device)
+        drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape, device=device)
+                                            < config.word_unk_prob)
         batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         loss = model.loss(batch)
         optimizer.zero_grad()
@@ -88,15 +97,17 @@ def bench_training(train_path: str, threads: int, warmup_batches: int) -> dict:
 
     for indices in batches()[:warmup_batches]:
         step(indices)
+    synchronize(device)
     start = time.perf_counter()
     for indices in batches():
         step(indices)
+    synchronize(device)
     seconds = time.perf_counter() - start
     return {"train_sentences_per_s": len(tokens) / seconds, "train_epoch_s": seconds,
             "train_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def bench_tagging(model_path: str, test_path: str, threads: int, runs: int) -> dict:
+def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, device: str) -> dict:
     import torch
 
     from nerlstm.batching import context_ids
@@ -104,7 +115,7 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int) -> d
     from nerlstm.modelfile import load_model
 
     torch.set_num_threads(threads)
-    tagger, _ = load_model(model_path)
+    tagger, _ = load_model(model_path, device)
     sentences = read_conll(test_path, tag_column=None)
     token_lists = [s.tokens for s in sentences]
     contexts = context_ids([s.document for s in sentences])  # documents, as eval reads them
@@ -114,6 +125,7 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int) -> d
     def once() -> float:
         start = time.perf_counter()
         tagger.predict(token_lists, contexts=contexts)
+        synchronize(device)
         return time.perf_counter() - start
 
     seconds = median_of(runs, once)
@@ -126,6 +138,7 @@ def main() -> None:
     parser.add_argument("--model", help="a trained model to tag with (default: train one "
                         "epoch on --data for the tagging figures)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--warmup-batches", type=int, default=200)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
@@ -139,13 +152,15 @@ def main() -> None:
 
     results: dict = {"machine": {"cores": os.cpu_count(), "threads": args.threads,
                                  "torch": str(torch.__version__), "python": platform.python_version(),
-                                 "processor": platform.processor() or platform.machine()}}
+                                 "processor": platform.processor() or platform.machine(),
+                                 "device": args.device}}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     os.environ.update(env)
     nerlstm = [sys.executable, "-m", "nerlstm"]
 
     print("training one epoch...", file=sys.stderr)
-    results.update(bench_training(str(data / "train.txt"), args.threads, args.warmup_batches))
+    results.update(bench_training(str(data / "train.txt"), args.threads, args.warmup_batches,
+                                  args.device))
 
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
@@ -153,19 +168,21 @@ def main() -> None:
             model = str(Path(folder) / "model.pt")
             print("training a model for the tagging figures...", file=sys.stderr)
             subprocess.run([*nerlstm, "train", str(data / "train.txt"), "-m", model,
-                            "--epochs", "1", "--threads", str(args.threads)],
+                            "--epochs", "1", "--threads", str(args.threads), "--device", args.device],
                            check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
         results["model_mib"] = os.path.getsize(model) / 2**20
         print("tagging...", file=sys.stderr)
-        results.update(bench_tagging(model, str(data / "test.txt"), args.threads, args.runs))
+        results.update(bench_tagging(model, str(data / "test.txt"), args.threads, args.runs,
+                                     args.device))
         test = (data / "test.txt").read_bytes()
         tag_command = [*nerlstm, "tag", "-m", model, "--input", "conll", "--threads",
-                       str(args.threads)]
+                       str(args.threads), "--device", args.device]
         walls, peaks = zip(*(timed(tag_command, test) for _ in range(args.runs)))
         results["tag_process_tokens_per_s"] = results["tag_tokens"] / statistics.median(walls)
         results["tag_peak_rss_mib"] = max(peaks) / 1024
         print("cold start...", file=sys.stderr)
-        one = [*nerlstm, "tag", "-m", model, "--threads", str(args.threads)]
+        one = [*nerlstm, "tag", "-m", model, "--threads", str(args.threads),
+               "--device", args.device]
         results["cold_start_s"] = median_of(args.runs, lambda: timed(one, SENTENCE.encode())[0])
         results["import_torch_s"] = median_of(
             args.runs, lambda: timed([sys.executable, "-c", "import torch"])[0])
@@ -174,6 +191,8 @@ def main() -> None:
 
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     baseline = json.loads(Path(args.baseline).read_text()) if Path(args.baseline).exists() else {}
+    if baseline.get("machine", {}).get("device", "cpu") != args.device:
+        baseline = {}  # a CPU baseline says nothing about a GPU run
     print_table(results, baseline)
 
 
@@ -194,7 +213,7 @@ ROWS = [
 def print_table(results: dict, baseline: dict) -> None:
     machine = results["machine"]
     print(f"machine: {machine['cores']} cores, {machine['threads']} threads, torch "
-          f"{machine['torch']}, Python {machine['python']}")
+          f"{machine['torch']}, Python {machine['python']}, device {machine['device']}")
     print(f"{'figure':34} {'now':>12} {'baseline':>12} {'change':>8}")
     for key, label, form in ROWS:
         now = results.get(key)
