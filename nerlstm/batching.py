@@ -132,11 +132,12 @@ class Encoder:
 
     def batch(self, sentences: Sequence[Sequence[str]], indices: list[int],
               tags: Sequence[Sequence[str]] | None = None,
-              contexts: Sequence[int] | None = None) -> Batch:
+              contexts: Sequence[int] | None = None, *, with_groups: bool = True) -> Batch:
         """Tensors for the sentences at ``indices`` of ``sentences`` (and their tags).
 
         ``contexts`` gives each sentence's context id (see :func:`context_ids`); without
-        it, each sentence is its own context.
+        it, each sentence is its own context. ``with_groups=False`` skips the group ids
+        (for a caller that pools by itself).
         """
         chosen = [sentences[index] for index in indices]
         lengths = [len(tokens) for tokens in chosen]
@@ -165,7 +166,7 @@ class Encoder:
             tag_index = self.tags.index
             tag_ids = padded([tag_index[tag] for index in indices for tag in tags[index]])
         group_ids = None
-        if self.doc_context:
+        if self.doc_context and with_groups:
             groups: dict[tuple[int, str], int] = {}
             group_ids = padded([
                 groups.setdefault((contexts[index] if contexts is not None else -1 - row,

@@ -88,6 +88,13 @@ class BiLstmCrf(nn.Module):
 
     def emissions(self, batch: Batch) -> torch.Tensor:
         """Tag scores per token, shape (batch, length, tags)."""
+        encoded = self.encode(batch)
+        if self.config.doc_context:
+            encoded = torch.cat([encoded, pooled_by_group(encoded, batch.group_ids)], dim=2)
+        return self.to_tags(encoded)
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """The word BiLSTM's states, shape (batch, length, 2 * hidden); no document pooling."""
         # The character encoder runs once per distinct word of the batch.
         per_word = self.char_encoder(batch.char_ids, batch.char_lengths)
         chars = per_word[batch.word_to_distinct]
@@ -99,9 +106,7 @@ class BiLstmCrf(nn.Module):
         encoded = encoded._replace(data=self.dropout(encoded.data))
         encoded, _ = pad_packed_sequence(encoded, batch_first=True,
                                          total_length=batch.word_ids.shape[1])
-        if self.config.doc_context:
-            encoded = torch.cat([encoded, pooled_by_group(encoded, batch.group_ids)], dim=2)
-        return self.to_tags(encoded)
+        return encoded
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Negative log-likelihood of the gold tags, summed over the batch."""

@@ -9,13 +9,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from nerlstm import schemes
-from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices, context_batches
+from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices
 from nerlstm.conll import DOCSTART
 from nerlstm.crf import constrained_scores, forward_backward, segment_log_probability, viterbi
-from nerlstm.model import BiLstmCrf
+from nerlstm.model import BiLstmCrf, pooled_by_group
 from nerlstm.textio import PAUSE, Line
+
+# Document pooling runs over this many sentences (whole contexts) at a time.
+DOCUMENT_CHUNK_SENTENCES = 2048
 
 
 @dataclass
@@ -81,16 +85,13 @@ class Tagger:
             with torch.inference_mode():
                 crf_scores = constrained_scores(self.model.crf, *self.allowed)
                 if contexts is not None and self.encoder.doc_context:
-                    groups = context_batches([contexts[i] for i in nonempty], batch_size)
+                    batches = self._document_emissions(token_lists, nonempty, contexts,
+                                                       batch_size)
                 else:
-                    groups = batch_indices([lengths[i] for i in nonempty], batch_size)
-                for group in groups:
-                    indices = [nonempty[i] for i in group]
-                    batch = self.encoder.batch(token_lists, indices,
-                                               contexts=contexts).to(self.device)
-                    emissions = self.model.emissions(batch)
-                    paths = viterbi(emissions, batch.mask, crf_scores).tolist()
-                    marginals = (forward_backward(emissions, batch.mask, crf_scores)
+                    batches = self._sentence_emissions(token_lists, nonempty, batch_size)
+                for indices, emissions, mask in batches:
+                    paths = viterbi(emissions, mask, crf_scores).tolist()
+                    marginals = (forward_backward(emissions, mask, crf_scores)
                                  if scores else None)
                     for row, (index, path) in enumerate(zip(indices, paths)):
                         own = [symbols[tag] for tag in path[:lengths[index]]]
@@ -107,6 +108,65 @@ class Tagger:
         finally:
             self.model.train(was_training)
         return results
+
+    def _sentence_emissions(self, token_lists: Sequence[Sequence[str]], nonempty: list[int],
+                            batch_size: int) -> Iterator[tuple[list[int], torch.Tensor,
+                                                               torch.Tensor]]:
+        """(indices, emissions, mask) for batches of sentences of similar length, each
+        sentence read alone."""
+        for group in batch_indices([len(token_lists[i]) for i in nonempty], batch_size):
+            indices = [nonempty[i] for i in group]
+            batch = self.encoder.batch(token_lists, indices).to(self.device)
+            yield indices, self.model.emissions(batch), batch.mask
+
+    def _document_emissions(self, token_lists: Sequence[Sequence[str]], nonempty: list[int],
+                            contexts: Sequence[int], batch_size: int
+                            ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """As :meth:`_sentence_emissions`, with each word's mean state over its context.
+
+        The same numbers as batches of whole contexts (what training uses), but faster:
+        the BiLSTM runs over sentences of similar length, and the pooling afterwards over
+        a chunk of whole contexts at a time (which bounds the memory).
+        """
+        by_context: dict[int, list[int]] = {}
+        for index in nonempty:
+            by_context.setdefault(contexts[index], []).append(index)
+        chunk: list[int] = []
+        for members in by_context.values():
+            chunk.extend(members)
+            if len(chunk) >= DOCUMENT_CHUNK_SENTENCES:
+                yield from self._chunk_emissions(token_lists, chunk, contexts, batch_size)
+                chunk = []
+        if chunk:
+            yield from self._chunk_emissions(token_lists, chunk, contexts, batch_size)
+
+    def _chunk_emissions(self, token_lists: Sequence[Sequence[str]], chunk: list[int],
+                         contexts: Sequence[int], batch_size: int
+                         ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        lengths = [len(token_lists[i]) for i in chunk]
+        states: dict[int, torch.Tensor] = {}
+        for group in batch_indices(lengths, batch_size):
+            indices = [chunk[i] for i in group]
+            batch = self.encoder.batch(token_lists, indices, with_groups=False).to(self.device)
+            encoded = self.model.encode(batch)
+            for row, index in enumerate(indices):
+                states[index] = encoded[row, :len(token_lists[index])]
+        flat = torch.cat([states[index] for index in chunk])
+        group_of: dict[tuple[int, str], int] = {}
+        group_ids = torch.tensor([group_of.setdefault((contexts[index], token.lower()),
+                                                      len(group_of))
+                                  for index in chunk for token in token_lists[index]],
+                                 device=flat.device)
+        features = torch.cat([flat, pooled_by_group(flat, group_ids)], dim=1)
+        per_sentence = dict(zip(chunk, self.model.to_tags(features).split(lengths)))
+        for group in batch_indices(lengths, batch_size):
+            indices = [chunk[i] for i in group]
+            emissions = pad_sequence([per_sentence[i] for i in indices], batch_first=True)
+            batch_lengths = torch.tensor([len(token_lists[i]) for i in indices],
+                                         device=flat.device)
+            mask = (torch.arange(emissions.shape[1], device=flat.device).unsqueeze(0)
+                    < batch_lengths.unsqueeze(1))
+            yield indices, emissions, mask
 
     def _span_probability(self, emissions, alpha, beta, log_z, crf_scores, entity: Entity,
                           length: int) -> float:

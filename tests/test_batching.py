@@ -163,3 +163,29 @@ def test_without_contexts_each_sentence_is_read_alone():
         together = tagger.model.emissions(batch)
         alone = tagger.model.emissions(tagger.encoder.batch(tokens, [3]))
     assert torch.allclose(together[1], alone[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 2048])
+def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk):
+    """Tagging encodes sentences in length-sorted batches and pools afterwards: the same
+    numbers as running whole contexts through the model, as training does."""
+    from nerlstm import tagging
+
+    monkeypatch.setattr(tagging, "DOCUMENT_CHUNK_SENTENCES", chunk)
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tagger.model.eval()
+    rng = random.Random(4)
+    tokens = [SENTENCES[rng.randrange(4)].tokens for _ in range(23)]
+    contexts = sorted(rng.randrange(5) for _ in range(23))
+    with torch.no_grad():
+        plain = tagger.model.emissions(tagger.encoder.batch(tokens, list(range(23)),
+                                                            contexts=contexts))
+        fast = {}
+        for indices, emissions, mask in tagger._document_emissions(
+                tokens, list(range(23)), contexts, batch_size=4):
+            for row, index in enumerate(indices):
+                fast[index] = emissions[row, :int(mask[row].sum())]
+    assert sorted(fast) == list(range(23))
+    for index, sentence in enumerate(tokens):
+        assert torch.allclose(fast[index], plain[index, :len(sentence)], atol=1e-6)
