@@ -23,7 +23,7 @@ class Config:
     word_unk_prob: float = 0.5     # singleton training words replaced by UNK this often
     # Training
     epochs: int = 50
-    patience: int = 8              # epochs without a better dev F1 before stopping
+    patience: int = 16             # epochs without a better dev F1 before stopping (8 stopped runs early)
     batch_size: int = 16
     optimizer: str = "sgd"         # sgd (with momentum) or adam
     lr: float = 0.02
