@@ -9,9 +9,10 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from nerlstm.config import Config
 from nerlstm.errors import NerlstmError
+from nerlstm.textio import PAUSE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Named-entity recognition with a character+word BiLSTM-CRF.")
@@ -515,7 +517,8 @@ def tag_command(
     _set_threads(threads)
     tagger, _ = load_model(str(model), device_name)
     sources = [str(path) for path in files] if files else ["-"]
-    lines = input_lines(sources, encoding)
+    out = sys.stdout
+    lines = _flush_before_waiting(input_lines(sources, encoding), out)
     if input_kind == InputKind.conll:
         records = column_records(lines, token_column)
     else:
@@ -525,7 +528,6 @@ def tag_command(
         chosen = "conll" if input_kind == InputKind.conll else "inline"
     render = FORMATTERS[chosen]
     scores = chosen == "jsonl" or min_score > 0
-    out = sys.stdout
     interactive = out.isatty() or sys.stdin.isatty()
     for record, tagged in tag_records(tagger, records, batch_size=batch_size, scores=scores):
         if min_score > 0:
@@ -534,6 +536,18 @@ def tag_command(
         if interactive:
             out.flush()
     out.flush()
+
+
+def _flush_before_waiting(lines: Iterator, out: TextIO) -> Iterator:
+    """Pass the lines on; when the input pauses, flush the answers written before waiting.
+
+    Resuming after a PAUSE means the tagger has written what it held, so a reader at the
+    other end of a pipe (where stdout is block-buffered) gets its answers now.
+    """
+    for line in lines:
+        yield line
+        if line is PAUSE:
+            out.flush()
 
 
 @app.command("plot")

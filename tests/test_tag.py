@@ -2,9 +2,11 @@
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import DATA, ROOT, run_cli
@@ -110,15 +112,38 @@ def test_head_closing_the_pipe_is_quiet(trained_model):
     assert done.returncode == 0
 
 
+def start_tagger(model, stderr=None) -> subprocess.Popen:
+    """`nerlstm tag` in a pipe, with stdout block-buffered as a user's shell leaves it."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    return subprocess.Popen([sys.executable, "-m", "nerlstm", "tag", "-m", str(model)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                            cwd=ROOT, env=env)
+
+
+def read_line(stream, timeout: float = 60) -> bytes:
+    """One line from a pipe, or fail after ``timeout`` seconds instead of hanging."""
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no complete line within {timeout} s; got {line!r}"
+        chunk = os.read(stream.fileno(), 1)
+        assert chunk, f"the pipe closed after {line!r}"
+        line += chunk
+    return line
+
+
 def test_lines_are_answered_before_the_input_ends(trained_model):
-    """A pause in the input answers the lines held so far, without waiting for a full batch."""
-    process = subprocess.Popen([sys.executable, "-m", "nerlstm", "tag", "-m", str(trained_model)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    """A pause in the input answers the lines held so far, without waiting for a full batch
+    or for the output buffer to fill."""
+    process = start_tagger(trained_model)
     try:
         process.stdin.write(b"Peter visited Paris .\n")
         process.stdin.flush()
-        answer = process.stdout.readline()  # would hang if the tagger waited for 256 lines
-        assert b"Paris" in answer
+        assert b"Paris" in read_line(process.stdout)
+        process.stdin.write(b"Smith went to Berlin .\n")
+        process.stdin.flush()
+        assert b"Berlin" in read_line(process.stdout)
     finally:
         process.stdin.close()
         process.wait(timeout=60)
@@ -144,16 +169,15 @@ def test_memory_stays_flat_on_a_large_input(trained_model):
 
 
 def test_ctrl_c_exits_130_quietly(trained_model):
-    process = subprocess.Popen([sys.executable, "-m", "nerlstm", "tag", "-m", str(trained_model)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=ROOT)
+    process = start_tagger(trained_model, stderr=subprocess.PIPE)
     process.stdin.write(b"Peter visited Paris .\n")
     process.stdin.flush()
-    assert process.stdout.readline()  # the model is loaded and waiting for more input
+    assert read_line(process.stdout)  # the model is loaded and waiting for more input
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert stderr == b""
+    # stdin stays open, as at a terminal: the signal alone has to end the process.
+    assert process.wait(timeout=60) == 130
+    assert process.stderr.read() == b""
+    process.stdin.close()
 
 
 def test_conll_input_token_column(trained_model):
