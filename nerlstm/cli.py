@@ -141,6 +141,7 @@ def train_command(
     vocab_from: list[Path] = typer.Option([], "--vocab-from", help="With --embeddings: more CoNLL files whose words with a vector join the vocabulary (train and dev always do)."),
     lowercase_words: bool = typer.Option(Config.lowercase_words, "--lowercase-words/--cased-words", help="Lowercase the word table (case stays in the characters)."),
     char_encoder: CharEncoderChoice = typer.Option(CharEncoderChoice(Config.char_encoder), "--char-encoder", help="Character encoder: lstm (a BiLSTM) or cnn (a convolution, max-pooled)."),
+    char_cnn_tanh: bool = typer.Option(Config.char_cnn_tanh, "--char-cnn-tanh/--char-cnn-unbounded", help="Pass the character CNN's max-pooled features through tanh (unbounded ones outweigh the word embeddings)."),
     char_dim: int = typer.Option(Config.char_dim, "--char-dim", min=1, help="Character embedding size."),
     char_hidden: int = typer.Option(Config.char_hidden, "--char-hidden", min=1, help="Character BiLSTM size per direction (the CNN has twice as many filters)."),
     hidden: int = typer.Option(Config.hidden, "--hidden", min=1, help="Word BiLSTM size per direction."),

@@ -32,10 +32,12 @@ class CharEncoder(nn.Module):
 class CharCnn(nn.Module):
     """Convolution over a word's characters, max-pooled over its length (Ma & Hovy 2016)."""
 
-    def __init__(self, num_chars: int, char_dim: int, filters: int, width: int = 3) -> None:
+    def __init__(self, num_chars: int, char_dim: int, filters: int, width: int = 3,
+                 bounded: bool = True) -> None:
         super().__init__()
         self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
         self.conv = nn.Conv1d(char_dim, filters, width, padding=width // 2)
+        self.bounded = bounded
 
     def forward(self, char_ids: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         """char_ids: (words, chars); char_lengths: (words,). Returns (words, filters)."""
@@ -43,7 +45,11 @@ class CharCnn(nn.Module):
         # Positions past a word's end must not win the max: a short word in a batch of long
         # ones would otherwise see padding.
         padding = (char_ids == 0).unsqueeze(1)
-        return convolved.masked_fill(padding, float("-inf")).max(dim=2).values
+        pooled = convolved.masked_fill(padding, float("-inf")).max(dim=2).values
+        # Unbounded, the pooled features grew to ten times the word embeddings' size and the
+        # word BiLSTM leaned on them alone; tanh keeps them in the BiLSTM encoder's range.
+        # tanh is monotonic, so applying it after the max equals applying it before.
+        return torch.tanh(pooled) if self.bounded else pooled
 
 
 def pooled_by_group(states: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
@@ -60,7 +66,8 @@ def char_encoder(config: Config, num_chars: int) -> nn.Module:
     if config.char_encoder == "lstm":
         return CharEncoder(num_chars, config.char_dim, config.char_hidden)
     if config.char_encoder == "cnn":
-        return CharCnn(num_chars, config.char_dim, 2 * config.char_hidden)
+        return CharCnn(num_chars, config.char_dim, 2 * config.char_hidden,
+                       bounded=config.char_cnn_tanh)
     raise ValueError(f"unknown character encoder {config.char_encoder!r}")
 
 

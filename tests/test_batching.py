@@ -79,11 +79,14 @@ def test_long_tokens_are_clipped_to_their_start_and_end():
     assert clipped("Paris") == "Paris"
 
 
-def test_char_cnn_equals_a_plain_loop_over_windows():
+@pytest.mark.parametrize("bounded", [True, False])
+def test_char_cnn_equals_a_plain_loop_over_windows(bounded):
     from nerlstm.model import CharCnn
 
     torch.manual_seed(0)
-    cnn = CharCnn(num_chars=10, char_dim=4, filters=5)
+    cnn = CharCnn(num_chars=10, char_dim=4, filters=5, bounded=bounded)
+    with torch.no_grad():
+        cnn.conv.weight.mul_(10)  # features beyond tanh's linear range
     words = [[3, 4, 5, 6], [7], [2, 9]]
     char_ids = torch.zeros(3, 4, dtype=torch.long)
     for row, chars in enumerate(words):
@@ -97,7 +100,10 @@ def test_char_cnn_equals_a_plain_loop_over_windows():
             kernel = cnn.conv.weight  # (filters, char_dim, width)
             windows = [(kernel * embedded[i:i + 3].T).sum(dim=(1, 2)) + cnn.conv.bias
                        for i in range(len(chars))]
-            assert torch.allclose(got[row], torch.stack(windows).max(dim=0).values, atol=1e-6)
+            expected = torch.stack(windows).max(dim=0).values
+            expected = torch.tanh(expected) if bounded else expected
+            assert torch.allclose(got[row], expected, atol=1e-6)
+        assert (got.abs().max() <= 1) == bounded
 
 
 def test_contexts_follow_documents_and_cut_long_ones():

@@ -43,6 +43,26 @@ def test_a_model_file_from_before_document_context_loads_without_it(tmp_path):
     assert loaded.predict(tokens) == old.predict(tokens)
 
 
+def test_a_character_cnn_file_from_before_the_bound_keeps_its_unbounded_features(tmp_path):
+    torch.manual_seed(0)
+    old = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8, char_encoder="cnn",
+                                         char_cnn_tanh=False), "cpu")
+    with torch.no_grad():  # large filters, so that tanh would change the tags
+        old.model.char_encoder.conv.weight.mul_(50)
+    payload = model_payload(old, {})
+    del payload["config"]["char_cnn_tanh"]
+    path = tmp_path / "old.pt"
+    torch.save(payload, path)
+    loaded, _ = load_model(str(path))
+    char_ids = torch.tensor([[3, 4, 5], [6, 0, 0]])
+    with torch.no_grad():
+        features = loaded.model.char_encoder(char_ids, torch.tensor([3, 1]))
+        assert torch.equal(features, old.model.char_encoder(char_ids, torch.tensor([3, 1])))
+    assert features.abs().max() > 1  # unbounded, as it was trained
+    tokens = [s.tokens for s in SENTENCES]
+    assert loaded.predict(tokens) == old.predict(tokens)
+
+
 @pytest.mark.parametrize("char_encoder", ["lstm", "cnn"])
 def test_both_character_encoders_save_and_load(char_encoder, tmp_path):
     torch.manual_seed(0)
