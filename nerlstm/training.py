@@ -114,15 +114,17 @@ def stop_requests() -> Iterator[list[int]]:
     """Turn SIGINT and SIGTERM into a request to stop after the current batch.
 
     Yields a list that receives the number of each signal caught. A second Ctrl-C while
-    stopping interrupts at once.
+    stopping interrupts at once. A signal the process was started ignoring stays ignored,
+    as a shell's background jobs (`nerlstm train ... &` in a script) expect of SIGINT.
     """
     caught: list[int] = []
-    handled = (signal.SIGINT, signal.SIGTERM)
     try:
-        previous = {number: signal.getsignal(number) for number in handled}
+        previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not in the main thread: signals cannot be handled here
         yield caught
         return
+    previous = {number: handler for number, handler in previous.items()
+                if handler is not signal.SIG_IGN}
 
     def request_stop(number: int, frame: object) -> None:
         if caught and number == signal.SIGINT:
@@ -130,7 +132,7 @@ def stop_requests() -> Iterator[list[int]]:
         caught.append(number)
 
     try:
-        for number in handled:
+        for number in previous:
             signal.signal(number, request_stop)
     except ValueError:
         yield caught

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,21 @@ needs_shared = pytest.mark.skipif(
 def run_cli(*args: str, input: str | bytes | None = None):
     """Run nerlstm in-process as a user would; returns click's Result."""
     return CliRunner().invoke(app, [str(arg) for arg in args], input=input)
+
+
+def default_sigint() -> None:
+    """For Popen's preexec_fn: a process started from a background job inherits SIGINT
+    ignored (and Python then keeps it ignored); Ctrl-C tests need it to arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def sigint_raises():
+    """This process turns SIGINT into KeyboardInterrupt while the test runs, however it was
+    started."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 # Small and quick, but big enough to learn the bundled sample.

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from conftest import DATA, ROOT, TINY
+from conftest import DATA, ROOT, TINY, default_sigint
 
 from nerlstm.modelfile import load_model
 
@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def start_training(model, *extra):
     command = [sys.executable, "-m", "nerlstm", "train", str(DATA / "train.txt"), "--dev",
                str(DATA / "dev.txt"), "-m", str(model), *TINY, *extra]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
 
 
 def test_kill_9_at_random_moments_never_damages_the_model(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import DATA, ROOT, run_cli
+from conftest import DATA, ROOT, default_sigint, run_cli
 
 TEXT = "Peter Blackburn visited Paris.\n\n  The EU said (Reuters) \"House.\" Smith's.\n"
 
@@ -117,7 +117,7 @@ def start_tagger(model, stderr=None) -> subprocess.Popen:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
     return subprocess.Popen([sys.executable, "-m", "nerlstm", "tag", "-m", str(model)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                            cwd=ROOT, env=env)
+                            cwd=ROOT, env=env, preexec_fn=default_sigint)
 
 
 def read_line(stream, timeout: float = 60) -> bytes:

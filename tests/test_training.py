@@ -15,6 +15,7 @@ from nerlstm.training import (
     checkpoint_path,
     load_checkpoint,
     metrics_log_path,
+    stop_requests,
     train,
 )
 
@@ -49,7 +50,7 @@ def weights(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path):
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path, sigint_raises):
     torch.set_num_threads(1)
     train_sentences, dev_sentences = data
     straight = tmp_path / "straight.pt"
@@ -72,6 +73,20 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path
     assert all(torch.equal(first[name], second[name]) for name in first)
     rows = [line for line in open(metrics_log_path(str(stopped)))]
     assert len(rows) == 3
+
+
+def test_a_signal_ignored_at_start_stays_ignored():
+    """A background job of a script starts with SIGINT ignored; training must not take it."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stop_requests() as caught:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # still handled
+            os.kill(os.getpid(), signal.SIGINT)
+            assert caught == []
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_sigterm_stops_after_the_batch_and_keeps_the_best_model(data, tmp_path):
