@@ -240,6 +240,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                     context_batches(contexts, config.batch_size, rng) if contexts is not None
                     else batch_indices(lengths, config.batch_size, rng))
             epoch_started = time.perf_counter()
+            seen_before = progress.seen  # a resumed epoch was partly trained before
             listener.epoch_started(epoch, len(tokens))
             model.train()
             while progress.batches_done < len(progress.order) and not caught:
@@ -273,7 +274,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             train_seconds = time.perf_counter() - epoch_started
             row = {"epoch": epoch, "loss": progress.total_loss / progress.seen,
                    "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_seconds,
-                   "sentences_per_second": progress.seen / train_seconds}
+                   "sentences_per_second": (progress.seen - seen_before) / train_seconds}
             dev = None
             if dev_sentences:
                 predicted = tagger.predict([s.tokens for s in dev_sentences],

@@ -1,5 +1,6 @@
 """Training runs: interruption, checkpoints, resuming, determinism."""
 
+import json
 import os
 import signal
 
@@ -71,8 +72,11 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path
     assert resumed.stopped_by_signal is None
     first, second = weights(straight), weights(stopped)
     assert all(torch.equal(first[name], second[name]) for name in first)
-    rows = [line for line in open(metrics_log_path(str(stopped)))]
+    rows = [json.loads(line) for line in open(metrics_log_path(str(stopped)))]
     assert len(rows) == 3
+    # the resumed epoch's speed counts only the sentences trained after resuming
+    left = sum(len(batch) for batch in checkpoint["progress"]["order"][12:])
+    assert rows[1]["sentences_per_second"] * rows[1]["train_seconds"] == pytest.approx(left)
 
 
 def test_a_signal_ignored_at_start_stays_ignored():
