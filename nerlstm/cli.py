@@ -133,6 +133,7 @@ def train_command(
     lr_decay: float = typer.Option(Config.lr_decay, "--lr-decay", min=0.0, help="lr / (1 + decay * epoch)."),
     momentum: float = typer.Option(Config.momentum, "--momentum", min=0.0, max=1.0, help="SGD momentum."),
     clip: float = typer.Option(Config.clip, "--clip", min=0.0, help="Gradient norm clipping; 0 turns it off."),
+    average_decay: float = typer.Option(Config.average_decay, "--average-decay", min=0.0, max=0.99999, help="Score on dev and save a moving average of the weights, with this decay per batch (e.g. 0.999); 0 turns it off."),
     dropout: float = typer.Option(Config.dropout, "--dropout", min=0.0, max=0.99, help="Dropout on the BiLSTM's input and output."),
     word_unk_prob: float = typer.Option(Config.word_unk_prob, "--word-unk-prob", min=0.0, max=1.0, help="Probability of replacing a singleton training word by UNK."),
     word_dim: int = typer.Option(Config.word_dim, "--word-dim", min=1, help="Word embedding size (with --embeddings: the file's)."),

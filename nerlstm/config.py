@@ -31,6 +31,7 @@ class Config:
     momentum: float = 0.9
     lr_decay: float = 0.05         # lr / (1 + decay * epoch), as in Ma & Hovy 2016
     clip: float = 5.0              # gradient norm clipping
+    average_decay: float = 0.0     # dev-score and save a moving average of the weights (0: off)
     seed: int = 1
     train_scheme: str = "bioes"    # BIOES gives the CRF explicit entity ends
 

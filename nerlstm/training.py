@@ -47,6 +47,49 @@ class TrainingListener:
     def epoch_done(self, row: dict) -> None: ...
 
 
+class WeightAverage:
+    """An exponential moving average of a model's parameters, updated after each step.
+
+    Averaging the last few hundred SGD steps smooths out their noise (Polyak averaging). Early
+    on the decay is lowered, (1 + n) / (10 + n) after n updates, so that the average is not
+    held back by the random initial weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.parameters = list(model.parameters())
+        self.average = [p.detach().clone() for p in self.parameters]
+        self.decay, self.updates = decay, 0
+
+    def update(self) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.average, [p.detach() for p in self.parameters], 1 - decay)
+        self.updates += 1
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The model holds the averaged weights inside the block, its own ones after."""
+        own = [p.detach().clone() for p in self.parameters]
+        with torch.no_grad():
+            for parameter, average in zip(self.parameters, self.average):
+                parameter.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for parameter, kept in zip(self.parameters, own):
+                    parameter.copy_(kept)
+
+    def state_dict(self) -> dict:
+        return {"average": [a.cpu().clone() for a in self.average], "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for average, saved in zip(self.average, state["average"]):
+                average.copy_(saved)
+        self.updates = state["updates"]
+
+
 @dataclass
 class TrainingResult:
     """What a run did: per-epoch rows, the best epoch, and how it ended."""
@@ -211,9 +254,14 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                     if config.doc_context and dev_sentences else None)
     singleton = singleton_mask(tokens, encoder.words, config.lowercase_words).to(device)
     optimizer = make_optimizer(model, config)
+    averaged = WeightAverage(model, config.average_decay) if config.average_decay > 0 else None
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
         torch.set_rng_state(resume["torch_rng"])
+        if averaged is not None:
+            averaged.load_state_dict(resume["average"])
+    # Dev scores and saved models use the averaged weights; training goes on with its own.
+    scored_weights = averaged.applied if averaged is not None else contextlib.nullcontext
 
     def summary(epoch: int) -> dict:
         return {**(data_summary or {}), "best_epoch": progress.best_epoch,
@@ -224,6 +272,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                      "model": model_payload(tagger, summary(progress.epoch - 1)),
                      "optimizer": optimizer.state_dict(), "progress": asdict(progress),
                      "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                     "average": averaged.state_dict() if averaged is not None else None,
                      "data": data_summary or {}}, checkpoint_path(model_path))
 
     result = TrainingResult(best_epoch=progress.best_epoch, best_dev=progress.best_dev)
@@ -263,6 +312,8 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                 if config.clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
                 optimizer.step()
+                if averaged is not None:
+                    averaged.update()
                 progress.total_loss += loss.item()
                 progress.seen += len(indices)
                 progress.batches_done += 1
@@ -276,21 +327,22 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                    "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_seconds,
                    "sentences_per_second": (progress.seen - seen_before) / train_seconds}
             dev = None
-            if dev_sentences:
-                predicted = tagger.predict([s.tokens for s in dev_sentences],
-                                           contexts=dev_contexts)
-                dev = micro_scores([s.tags for s in dev_sentences], predicted)
-                row.update({f"dev_{name}": value for name, value in dev.items()})
-            improved = dev is None or dev["f1"] > progress.best_f1
-            row["seconds"] = time.perf_counter() - epoch_started
-            row["best"] = improved
-            if improved:
-                progress.best_f1 = dev["f1"] if dev else progress.best_f1
-                progress.best_epoch, progress.best_dev = epoch, dev
-                progress.since_best = 0
-                save_model(tagger, model_path, summary(epoch))
-            else:
-                progress.since_best += 1
+            with scored_weights():
+                if dev_sentences:
+                    predicted = tagger.predict([s.tokens for s in dev_sentences],
+                                               contexts=dev_contexts)
+                    dev = micro_scores([s.tags for s in dev_sentences], predicted)
+                    row.update({f"dev_{name}": value for name, value in dev.items()})
+                improved = dev is None or dev["f1"] > progress.best_f1
+                row["seconds"] = time.perf_counter() - epoch_started
+                row["best"] = improved
+                if improved:
+                    progress.best_f1 = dev["f1"] if dev else progress.best_f1
+                    progress.best_epoch, progress.best_dev = epoch, dev
+                    progress.since_best = 0
+                    save_model(tagger, model_path, summary(epoch))
+                else:
+                    progress.since_best += 1
             progress = Progress(epoch + 1, None, 0, 0.0, 0, progress.best_f1,
                                 progress.since_best, progress.best_epoch, progress.best_dev)
             save_checkpoint()

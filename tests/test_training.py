@@ -3,16 +3,19 @@
 import json
 import os
 import signal
+from dataclasses import replace
 
 import pytest
 import torch
 from conftest import DATA
 
+from nerlstm import training
 from nerlstm.config import Config
 from nerlstm.conll import read_tagged
 from nerlstm.modelfile import load_model
 from nerlstm.training import (
     TrainingListener,
+    WeightAverage,
     checkpoint_path,
     load_checkpoint,
     metrics_log_path,
@@ -51,15 +54,20 @@ def weights(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path, sigint_raises):
+@pytest.mark.parametrize("average_decay", [0.0, 0.9])
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path, sigint_raises,
+                                                                 average_decay):
     torch.set_num_threads(1)
     train_sentences, dev_sentences = data
+    # lr 0.1: dev F1 improves in the last epoch, so the final models come from after resuming
+    config = replace(CONFIG, lr=0.1, average_decay=average_decay)
     straight = tmp_path / "straight.pt"
-    train(train_sentences, dev_sentences, CONFIG, model_path=str(straight))
+    uninterrupted = train(train_sentences, dev_sentences, config, model_path=str(straight))
+    assert uninterrupted.best_epoch == 3
     assert not os.path.exists(checkpoint_path(str(straight)))  # a finished run leaves none
 
     stopped = tmp_path / "stopped.pt"
-    result = train(train_sentences, dev_sentences, CONFIG, model_path=str(stopped),
+    result = train(train_sentences, dev_sentences, config, model_path=str(stopped),
                    listener=SignalAfter(12, in_epoch=2))
     assert result.stopped_by_signal == signal.SIGINT
     assert result.best_epoch == 1
@@ -67,13 +75,15 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path
     checkpoint = load_checkpoint(checkpoint_path(str(stopped)))
     assert checkpoint["progress"]["epoch"] == 2 and checkpoint["progress"]["batches_done"] == 12
 
-    resumed = train(train_sentences, dev_sentences, CONFIG, model_path=str(stopped),
+    resumed = train(train_sentences, dev_sentences, config, model_path=str(stopped),
                     resume=checkpoint)
     assert resumed.stopped_by_signal is None
     first, second = weights(straight), weights(stopped)
     assert all(torch.equal(first[name], second[name]) for name in first)
     rows = [json.loads(line) for line in open(metrics_log_path(str(stopped)))]
     assert len(rows) == 3
+    for row, straight_row in zip(rows, uninterrupted.rows):
+        assert (row["loss"], row["dev_f1"]) == (straight_row["loss"], straight_row["dev_f1"])
     # the resumed epoch's speed counts only the sentences trained after resuming
     left = sum(len(batch) for batch in checkpoint["progress"]["order"][12:])
     assert rows[1]["sentences_per_second"] * rows[1]["train_seconds"] == pytest.approx(left)
@@ -137,3 +147,79 @@ def test_context_dropout_reads_that_share_of_sentences_alone(data, tmp_path, mon
     documents = context_ids([s.document for s in train_sentences])
     if share == 0.0:
         assert sorted(seen) == sorted(documents * 2)
+
+
+def plain_moving_average(history, decay):
+    """The average of a list of parameter snapshots, one update at a time."""
+    average = [p.clone() for p in history[0]]
+    for n, snapshot in enumerate(history[1:]):
+        d = min(decay, (1 + n) / (10 + n))
+        average = [d * a + (1 - d) * p for a, p in zip(average, snapshot)]
+    return average
+
+
+def test_weight_average_is_the_moving_average_and_applied_restores_the_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    averaged = WeightAverage(model, 0.9)
+    history = [[p.detach().clone() for p in model.parameters()]]
+    for _ in range(30):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn_like(parameter))
+        averaged.update()
+        history.append([p.detach().clone() for p in model.parameters()])
+    expected = plain_moving_average(history, 0.9)
+    own = [p.detach().clone() for p in model.parameters()]
+    with averaged.applied():
+        for parameter, wanted, live in zip(model.parameters(), expected, own):
+            assert torch.allclose(parameter, wanted, atol=1e-6)
+            assert not torch.allclose(parameter, live, atol=1e-2)
+    assert all(torch.equal(p, kept) for p, kept in zip(model.parameters(), own))
+
+    restored = WeightAverage(model, 0.9)
+    restored.load_state_dict(averaged.state_dict())
+    assert restored.updates == 30
+    assert all(torch.equal(a, b) for a, b in zip(restored.average, averaged.average))
+
+
+def test_training_with_weight_averaging_saves_the_averaged_weights(data, tmp_path, monkeypatch):
+    """Training itself is unchanged; the saved model is the moving average of its steps."""
+    torch.set_num_threads(1)
+    train_sentences, _ = data
+    built = []
+    build = training.build_tagger
+
+    def build_and_keep(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(training, "build_tagger", build_and_keep)
+
+    class Snapshots(TrainingListener):
+        def __init__(self):
+            self.history = []
+
+        def epoch_started(self, epoch, sentences):
+            if not self.history:
+                self.history.append([p.detach().clone() for p in built[0].model.parameters()])
+
+        def batch_done(self, sentences, loss):
+            self.history.append([p.detach().clone() for p in built[-1].model.parameters()])
+
+    config = replace(CONFIG, epochs=1, average_decay=0.95)
+    snapshots = Snapshots()
+    train(train_sentences, None, config, model_path=str(tmp_path / "avg.pt"),
+          listener=snapshots)
+    plain = Snapshots()
+    train(train_sentences, None, replace(config, average_decay=0.0),
+          model_path=str(tmp_path / "plain.pt"), listener=plain)
+    last = plain.history[-1]
+    assert all(torch.equal(a, b) for a, b in zip(snapshots.history[-1], last))  # same steps
+    names = [name for name, _ in built[0].model.named_parameters()]
+    saved, saved_plain = weights(tmp_path / "avg.pt"), weights(tmp_path / "plain.pt")
+    expected = plain_moving_average(snapshots.history, 0.95)
+    for name, wanted, live in zip(names, expected, last):
+        assert torch.allclose(saved[name], wanted, atol=1e-5), name
+        assert torch.equal(saved_plain[name], live), name
+    assert any(not torch.allclose(saved[name], live, atol=1e-4) for name, live in zip(names, last))
