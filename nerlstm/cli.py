@@ -209,7 +209,7 @@ def train_command(
     if result.best_epoch is None:
         err.print("stopped before the first epoch ended: no model written", markup=False)
     else:
-        _print_summary(result, str(model))
+        _print_summary(result, str(model), resumed=checkpoint is not None)
         if plot:
             from nerlstm.plotting import plot_curves, read_metrics_log
 
@@ -259,22 +259,24 @@ def _effective_options(ctx: typer.Context, recipe: dict, keys: tuple[str, ...]) 
     return options
 
 
-def _print_summary(result, model: str) -> None:
-    from nerlstm.plotting import sparkline
+def _print_summary(result, model: str, resumed: bool) -> None:
+    from nerlstm.plotting import read_metrics_log, sparkline
     from nerlstm.training import metrics_log_path
 
     minutes, seconds = divmod(round(result.seconds), 60)
     if result.best_dev:
         best = result.best_dev
-        f1s = [row["dev_f1"] for row in result.rows]
-        err.print(f"best epoch {result.best_epoch} of {len(result.rows)}: dev precision "
+        # the log also holds the epochs trained before a resume
+        rows = read_metrics_log(metrics_log_path(model)) if resumed else result.rows
+        f1s = [row["dev_f1"] for row in rows]
+        err.print(f"best epoch {result.best_epoch} of {rows[-1]['epoch']}: dev precision "
                   f"{best['precision']:.4f}, recall {best['recall']:.4f}, F1 {best['f1']:.4f}; "
                   f"dev F1 by epoch {sparkline(f1s)} ({min(f1s):.3f}..{max(f1s):.3f})",
                   markup=False)
     else:
         err.print(f"trained {result.best_epoch} epochs", markup=False)
     err.print(f"model: {model}; metrics: {metrics_log_path(model)}; time {minutes} min "
-              f"{seconds} s", markup=False)
+              f"{seconds} s{' since resuming' if resumed else ''}", markup=False)
 
 
 def _check_same_data(checkpoint: dict, summary: dict, path: str) -> None:

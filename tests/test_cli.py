@@ -157,3 +157,37 @@ def test_eval_errors_in_json_and_tables(trained_model):
                              for k in json.loads(result.stdout)["per_type"])
     tables = run_cli("eval", DATA / "test.txt", "-m", trained_model, "--errors").stdout
     assert "most frequent wrong spans" in tables and "seen" in tables
+
+
+def test_a_resumed_training_reports_the_whole_run(tmp_path, sigint_raises):
+    import os
+    import signal
+
+    from nerlstm.config import Config
+    from nerlstm.conll import read_tagged
+    from nerlstm.training import TrainingListener, train
+
+    class StopInSecondEpoch(TrainingListener):
+        def epoch_started(self, epoch, sentences):
+            self.epoch, self.sent = epoch, False
+
+        def batch_done(self, sentences, loss):
+            if self.epoch == 2 and not self.sent:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    train_data, dev_data = read_tagged(str(DATA / "train.txt")), read_tagged(str(DATA / "dev.txt"))
+    model = tmp_path / "m.pt"
+    config = Config(word_dim=16, char_dim=8, char_hidden=8, hidden=16, epochs=3, seed=5, lr=0.1)
+    stopped = train(train_data.sentences, dev_data.sentences, config, model_path=str(model),
+                    listener=StopInSecondEpoch(),
+                    data_summary={"train": train_data.describe(), "dev": dev_data.describe()})
+    assert stopped.stopped_by_signal == signal.SIGINT
+
+    result = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", model,
+                     "--resume", f"{model}.ckpt")
+    assert result.exit_code == 0, result.output
+    summary = next(line for line in result.output.splitlines() if line.startswith("best epoch"))
+    assert summary.startswith("best epoch 3 of 3:"), summary
+    assert len(summary.split("by epoch ")[1].split()[0]) == 3  # a bar for each epoch
+    assert "since resuming" in result.output
