@@ -18,8 +18,10 @@ from nerlstm.crf import constrained_scores, forward_backward, segment_log_probab
 from nerlstm.model import BiLstmCrf, pooled_by_group
 from nerlstm.textio import PAUSE, Line
 
-# Document pooling runs over this many sentences (whole contexts) at a time.
-DOCUMENT_CHUNK_SENTENCES = 2048
+# Document pooling runs over this many sentences (whole contexts) at a time. 512 tags
+# CoNLL-2003 dev as fast as 2048 and peaks 230 MB lower (the dev scoring of every epoch
+# set the training's peak memory).
+DOCUMENT_CHUNK_SENTENCES = 512
 
 
 @dataclass
