@@ -121,10 +121,11 @@ def load_model(path: str, device: torch.device | str = "cpu") -> tuple[Tagger, d
 
 def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Tagger:
     """Rebuild the network and vocabularies from a model payload."""
-    # Files from before document context and the bounded character CNN were options
+    # Files from before document context, the character CNN and its tanh were options
     # were trained without them.
     config = Config.from_dict({"doc_context": False, "context_dropout": 0.0,
-                               "char_cnn_tanh": False, **payload["config"]})
+                               "char_encoder": "lstm", "char_cnn_tanh": False,
+                               **payload["config"]})
     words, chars = Vocab(payload["words"]), Vocab(payload["chars"])
     tags = TagVocab(payload["tags"])
     model = BiLstmCrf(config, len(words), len(chars), len(tags))

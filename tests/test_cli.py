@@ -90,8 +90,8 @@ def test_train_without_dev_keeps_the_last_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("options, doc_context, char_encoder", [
-    ((), True, "lstm"),
-    (("--sentence-context", "--char-encoder", "cnn"), False, "cnn"),
+    ((), True, "cnn"),
+    (("--sentence-context", "--char-encoder", "lstm"), False, "lstm"),
 ])
 def test_context_and_character_encoder_options(tmp_path, options, doc_context, char_encoder):
     model = tmp_path / "m.pt"

@@ -32,7 +32,7 @@ def test_save_then_load_gives_identical_predictions_and_weights(tagger, tmp_path
 def test_a_model_file_from_before_document_context_loads_without_it(tmp_path):
     torch.manual_seed(0)
     old = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
-                                         doc_context=False), "cpu")
+                                         doc_context=False, char_encoder="lstm"), "cpu")
     payload = model_payload(old, {})
     del payload["config"]["doc_context"], payload["config"]["char_encoder"]
     path = tmp_path / "old.pt"
