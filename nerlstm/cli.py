@@ -135,6 +135,7 @@ def train_command(
     clip: float = typer.Option(Config.clip, "--clip", min=0.0, help="Gradient norm clipping; 0 turns it off."),
     average_decay: float = typer.Option(Config.average_decay, "--average-decay", min=0.0, max=0.99999, help="Score on dev and save a moving average of the weights, with this decay per batch (e.g. 0.999); 0 turns it off."),
     dropout: float = typer.Option(Config.dropout, "--dropout", min=0.0, max=0.99, help="Dropout on the BiLSTM's input and output."),
+    locked_dropout: bool = typer.Option(Config.locked_dropout, "--locked-dropout/--token-dropout", help="Drop the same BiLSTM input and output features at every token of a sentence (variational dropout), or draw a mask per token."),
     word_unk_prob: float = typer.Option(Config.word_unk_prob, "--word-unk-prob", min=0.0, max=1.0, help="Probability of replacing a singleton training word by UNK."),
     word_dim: int = typer.Option(Config.word_dim, "--word-dim", min=1, help="Word embedding size (with --embeddings: the file's)."),
     embeddings: str = typer.Option(Config.embeddings, "--embeddings", help="Pretrained word vectors: GloVe or word2vec text, word2vec binary, each may be .gz."),

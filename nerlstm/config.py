@@ -21,6 +21,7 @@ class Config:
     doc_context: bool = True       # tokens also see their word's other mentions in the document
     context_dropout: float = 0.25  # share of training sentences read alone, as `tag` reads a line
     dropout: float = 0.5           # on the BiLSTM input and output (Lample et al.)
+    locked_dropout: bool = False   # one dropout mask per sentence for all its tokens (Gal & Ghahramani)
     word_unk_prob: float = 0.5     # singleton training words replaced by UNK this often
     # Training
     epochs: int = 50

@@ -52,6 +52,15 @@ class CharCnn(nn.Module):
         return torch.tanh(pooled) if self.bounded else pooled
 
 
+def locked_dropout(inputs: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Dropout with one mask per sequence, shared by all its time steps (variational dropout,
+    Gal & Ghahramani 2016). inputs: (batch, length, features)."""
+    if not training or rate == 0.0:
+        return inputs
+    keep = inputs.new_empty(inputs.shape[0], 1, inputs.shape[2]).bernoulli_(1.0 - rate)
+    return inputs * keep / (1.0 - rate)
+
+
 def pooled_by_group(states: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
     """For each token, the mean of ``states`` over the tokens sharing its group id."""
     flat_ids = group_ids.reshape(-1)
@@ -106,13 +115,22 @@ class BiLstmCrf(nn.Module):
         per_word = self.char_encoder(batch.char_ids, batch.char_lengths)
         chars = per_word[batch.word_to_distinct]
         words = self.word_embedding(batch.word_ids)
-        packed = pack_padded_sequence(torch.cat([words, chars], dim=2), batch.lengths,
-                                      batch_first=True, enforce_sorted=False)
-        # Dropout on the packed tokens only: padding can be most of a batch of documents.
-        encoded, _ = self.lstm(packed._replace(data=self.dropout(packed.data)))
-        encoded = encoded._replace(data=self.dropout(encoded.data))
+        inputs = torch.cat([words, chars], dim=2)
+        locked = self.config.locked_dropout
+        if locked:
+            inputs = locked_dropout(inputs, self.config.dropout, self.training)
+        packed = pack_padded_sequence(inputs, batch.lengths, batch_first=True,
+                                      enforce_sorted=False)
+        if not locked:
+            # On the packed tokens only: padding can be most of a batch of documents.
+            packed = packed._replace(data=self.dropout(packed.data))
+        encoded, _ = self.lstm(packed)
+        if not locked:
+            encoded = encoded._replace(data=self.dropout(encoded.data))
         encoded, _ = pad_packed_sequence(encoded, batch_first=True,
                                          total_length=batch.word_ids.shape[1])
+        if locked:
+            encoded = locked_dropout(encoded, self.config.dropout, self.training)
         return encoded
 
     def loss(self, batch: Batch) -> torch.Tensor:

@@ -195,3 +195,41 @@ def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk)
     assert sorted(fast) == list(range(23))
     for index, sentence in enumerate(tokens):
         assert torch.allclose(fast[index], plain[index, :len(sentence)], atol=1e-6)
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_locked_dropout_drops_the_same_features_at_every_token_of_a_sentence(locked):
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    torch.manual_seed(0)
+    config = Config(hidden=8, char_hidden=4, word_dim=8, dropout=0.5, locked_dropout=locked)
+    tagger = build_tagger(SENTENCES, config, "cpu")
+    model = tagger.model.train()
+    seen = {}
+    model.lstm.register_forward_pre_hook(
+        lambda module, args: seen.update(inputs=pad_packed_sequence(args[0], batch_first=True)))
+    states = model.encode(tagger.encoder.batch([s.tokens for s in SENTENCES], [0, 3]))
+    inputs, lengths = seen["inputs"]
+    for row, length in enumerate(lengths.tolist()):
+        dropped = inputs[row, :length] == 0
+        # each feature is dropped at every token of the sentence or at none
+        same = bool((dropped == dropped[0]).all())
+        assert same == locked
+        assert 0 < dropped[0].float().mean() < 1
+        # the word BiLSTM's output: with the locked mask, whole feature columns are zero
+        out_dropped = states[row, :length] == 0
+        assert bool((out_dropped == out_dropped[0]).all()) == locked
+    model.eval()
+    assert torch.equal(model.encode(tagger.encoder.batch([s.tokens for s in SENTENCES], [0, 3])),
+                       model.encode(tagger.encoder.batch([s.tokens for s in SENTENCES], [0, 3])))
+
+
+def test_locked_dropout_keeps_the_expected_value():
+    from nerlstm.model import locked_dropout
+
+    torch.manual_seed(0)
+    inputs = torch.ones(400, 7, 50)
+    dropped = locked_dropout(inputs, 0.3, training=True)
+    assert dropped.unique().tolist() == pytest.approx([0.0, 1 / 0.7])
+    assert abs(dropped.mean().item() - 1.0) < 0.02
+    assert locked_dropout(inputs, 0.3, training=False) is inputs
