@@ -8,6 +8,7 @@ from nerlstm.batching import (
     batch_indices,
     context_batches,
     context_ids,
+    padded_rows,
 )
 from nerlstm.config import Config
 from nerlstm.conll import Sentence
@@ -28,6 +29,29 @@ def test_batches_group_similar_lengths_and_cover_every_sentence():
     assert sorted(i for g in groups for i in g) == list(range(8))
     assert all(len({lengths[i] for i in group}) == 1 for group in groups)
     assert list(batch_indices(lengths, 3)) == [[1, 5, 3], [7, 0, 4], [2, 6]]
+
+
+def test_padded_rows_equal_padding_each_row_by_hand():
+    rng = random.Random(3)
+    rows = [[rng.randrange(1, 90) for _ in range(rng.randint(1, 12))] for _ in range(200)]
+    longest = max(len(row) for row in rows)
+    plain = torch.tensor([row + [0] * (longest - len(row)) for row in rows])
+    got = padded_rows(rows, torch.tensor([len(row) for row in rows]))
+    assert torch.equal(got, plain) and got.dtype == torch.long
+    assert torch.equal(padded_rows([[7]], torch.tensor([1])), torch.tensor([[7]]))
+
+
+def test_each_tokens_character_row_is_its_own_characters():
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tokens = [s.tokens for s in SENTENCES]
+    batch = tagger.encoder.batch(tokens, list(range(len(SENTENCES))))
+    for row, sentence in enumerate(tokens):
+        for column, token in enumerate(sentence):
+            distinct = batch.word_to_distinct[row, column]
+            wanted = tagger.encoder.char_ids(token)
+            assert batch.char_lengths[distinct] == len(wanted)
+            assert batch.char_ids[distinct, :len(wanted)].tolist() == wanted
+            assert not batch.char_ids[distinct, len(wanted):].any()
 
 
 def test_distinct_words_are_encoded_once():
