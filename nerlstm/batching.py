@@ -145,29 +145,23 @@ class Encoder:
         length_tensor = torch.tensor(lengths)
         mask = torch.arange(max(lengths)).unsqueeze(0) < length_tensor.unsqueeze(1)
 
-        def padded(flat: list[int]) -> torch.Tensor:
-            # The mask's True cells, row by row, are the tokens in order.
-            tensor = torch.zeros(mask.shape, dtype=torch.long)
-            tensor[mask] = torch.tensor(flat, dtype=torch.long)
-            return tensor
-
         flat_tokens = [token for tokens in chosen for token in tokens]
         word_id = self.word_id
-        word_ids = padded([word_id(token) for token in flat_tokens])
+        word_ids = filled(mask, [word_id(token) for token in flat_tokens])
         distinct: dict[str, int] = {}
-        word_to_distinct = padded([distinct.setdefault(token, len(distinct))
-                                   for token in flat_tokens])
+        word_to_distinct = filled(mask, [distinct.setdefault(token, len(distinct))
+                                         for token in flat_tokens])
         char_lists = [self.char_ids(token) for token in distinct]
         char_lengths = torch.tensor([len(chars) for chars in char_lists])
         char_ids = padded_rows(char_lists, char_lengths)
         tag_ids = None
         if tags is not None:
             tag_index = self.tags.index
-            tag_ids = padded([tag_index[tag] for index in indices for tag in tags[index]])
+            tag_ids = filled(mask, [tag_index[tag] for index in indices for tag in tags[index]])
         group_ids = None
         if self.doc_context and with_groups:
             groups: dict[tuple[int, str], int] = {}
-            group_ids = padded([
+            group_ids = filled(mask, [
                 groups.setdefault((contexts[index] if contexts is not None else -1 - row,
                                    token.lower()), len(groups) + 1)
                 for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens])
@@ -181,8 +175,13 @@ def padded_rows(rows: Sequence[list[int]], lengths: torch.Tensor) -> torch.Tenso
     One scatter of the flat values: twice as fast as padding each list in Python.
     """
     mask = torch.arange(int(lengths.max())).unsqueeze(0) < lengths.unsqueeze(1)
+    return filled(mask, list(chain.from_iterable(rows)))
+
+
+def filled(mask: torch.Tensor, flat: list[int]) -> torch.Tensor:
+    """A zero tensor of ``mask``'s shape whose True cells, row by row, hold ``flat``."""
     tensor = torch.zeros(mask.shape, dtype=torch.long)
-    tensor[mask] = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.long)
+    tensor[mask] = torch.tensor(flat, dtype=torch.long)
     return tensor
 
 
