@@ -179,47 +179,55 @@ def train_command(
     encoding, threads = options["encoding"], options["threads"]
     scheme, device = SchemeChoice(options["scheme"]), DeviceChoice(options["device"])
 
-    from nerlstm.training import check_writable, load_checkpoint, metrics_log_path, train
+    from nerlstm.signals import stop_requests
 
-    check_writable(str(model))
-    device_name = _choose_device(device)
-    _set_threads(threads)
-    checkpoint = load_checkpoint(str(resume)) if resume else None
-    train_data = _read_tagged(train_file, token_column, tag_column, encoding, scheme)
-    dev_data = _read_tagged(dev, token_column, tag_column, encoding, scheme) if dev else None
-    _describe_data("train", train_data)
-    if dev_data:
-        _describe_data("dev", dev_data)
-    summary = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data else None}
-    vectors, more_tokens = None, []
-    if config.embeddings and checkpoint is None:
-        vectors, more_tokens = _load_vectors(config, train_data, dev_data, vocab_from,
-                                             token_column, tag_column, encoding)
-    if checkpoint is not None:
-        _check_same_data(checkpoint, summary, str(resume))
-        config = Config.from_dict(checkpoint["model"]["config"])
-        err.print(f"resuming from {resume} at epoch {checkpoint['progress']['epoch']}",
-                  markup=False)
-    err.print("config: " + json.dumps(config.to_dict()), markup=False, soft_wrap=True)
-    listener = _EpochPrinter(has_dev=dev_data is not None)
-    result = train(train_data.sentences, dev_data.sentences if dev_data else None, config,
-                   model_path=str(model), device=device_name, data_summary=summary,
-                   listener=listener, resume=checkpoint, vectors=vectors,
-                   more_tokens=more_tokens)
-    listener.close()
-    if result.best_epoch is None:
-        err.print("stopped before the first epoch ended: no model written", markup=False)
-    else:
-        _print_summary(result, str(model), resumed=checkpoint is not None)
-        if plot:
-            from nerlstm.plotting import plot_curves, read_metrics_log
+    # From here on a signal asks the run to stop; reading the data and the vectors can take
+    # a while, and a signal then ends the command with its message, not the default action.
+    with stop_requests() as caught:
+        from nerlstm.training import check_writable, load_checkpoint, metrics_log_path, train
 
-            plot_curves(read_metrics_log(metrics_log_path(str(model))), str(plot), str(train_file))
-            err.print(f"learning curves: {plot}", markup=False)
-    if result.stopped_by_signal is not None:
-        err.print(f"interrupted: the best model so far is kept; go on with --resume "
-                  f"{model}.ckpt", markup=False)
-        raise typer.Exit(128 + result.stopped_by_signal)
+        check_writable(str(model))
+        device_name = _choose_device(device)
+        _set_threads(threads)
+        checkpoint = load_checkpoint(str(resume)) if resume else None
+        train_data = _read_tagged(train_file, token_column, tag_column, encoding, scheme)
+        dev_data = _read_tagged(dev, token_column, tag_column, encoding, scheme) if dev else None
+        _describe_data("train", train_data)
+        if dev_data:
+            _describe_data("dev", dev_data)
+        summary = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data else None}
+        vectors, more_tokens = None, []
+        if config.embeddings and checkpoint is None:
+            vectors, more_tokens = _load_vectors(config, train_data, dev_data, vocab_from,
+                                                 token_column, tag_column, encoding)
+        if checkpoint is not None:
+            _check_same_data(checkpoint, summary, str(resume))
+            config = Config.from_dict(checkpoint["model"]["config"])
+            err.print(f"resuming from {resume} at epoch {checkpoint['progress']['epoch']}",
+                      markup=False)
+        err.print("config: " + json.dumps(config.to_dict()), markup=False, soft_wrap=True)
+        if caught:
+            err.print("interrupted before training began: nothing was written", markup=False)
+            raise typer.Exit(128 + caught[0])
+        listener = _EpochPrinter(has_dev=dev_data is not None)
+        result = train(train_data.sentences, dev_data.sentences if dev_data else None, config,
+                       model_path=str(model), device=device_name, data_summary=summary,
+                       listener=listener, resume=checkpoint, vectors=vectors,
+                       more_tokens=more_tokens, stop=caught)
+        listener.close()
+        if result.best_epoch is None:
+            err.print("stopped before the first epoch ended: no model written", markup=False)
+        else:
+            _print_summary(result, str(model), resumed=checkpoint is not None)
+            if plot:
+                from nerlstm.plotting import plot_curves, read_metrics_log
+
+                plot_curves(read_metrics_log(metrics_log_path(str(model))), str(plot), str(train_file))
+                err.print(f"learning curves: {plot}", markup=False)
+        if result.stopped_by_signal is not None:
+            err.print(f"interrupted: the best model so far is kept; go on with --resume "
+                      f"{model}.ckpt", markup=False)
+            raise typer.Exit(128 + result.stopped_by_signal)
 
 
 def _load_vectors(config, train_data, dev_data, vocab_from, token_column, tag_column, encoding):

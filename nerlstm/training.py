@@ -7,7 +7,6 @@ import glob
 import json
 import os
 import random
-import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from nerlstm.modelfile import (
     save_model,
     tagger_from_payload,
 )
+from nerlstm.signals import stop_requests
 from nerlstm.tagging import Tagger
 from nerlstm.vocab import TagVocab, Vocab, build_vocabs, normalise_digits
 
@@ -152,41 +152,6 @@ def embedding_coverage(train: Sequence[Sentence], vectors: Vectors) -> dict:
             "dim": vectors.dim}
 
 
-@contextmanager
-def stop_requests() -> Iterator[list[int]]:
-    """Turn SIGINT and SIGTERM into a request to stop after the current batch.
-
-    Yields a list that receives the number of each signal caught. A second Ctrl-C while
-    stopping interrupts at once. A signal the process was started ignoring stays ignored,
-    as a shell's background jobs (`nerlstm train ... &` in a script) expect of SIGINT.
-    """
-    caught: list[int] = []
-    try:
-        previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not in the main thread: signals cannot be handled here
-        yield caught
-        return
-    previous = {number: handler for number, handler in previous.items()
-                if handler is not signal.SIG_IGN}
-
-    def request_stop(number: int, frame: object) -> None:
-        if caught and number == signal.SIGINT:
-            raise KeyboardInterrupt
-        caught.append(number)
-
-    try:
-        for number in previous:
-            signal.signal(number, request_stop)
-    except ValueError:
-        yield caught
-        return
-    try:
-        yield caught
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 @dataclass
 class Progress:
     """Where a run is: everything besides weights and random states needed to go on exactly."""
@@ -219,14 +184,17 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
           config: Config, *, model_path: str, device: torch.device | str = "cpu",
           data_summary: dict | None = None, listener: TrainingListener | None = None,
           resume: dict | None = None, vectors: Vectors | None = None,
-          more_tokens: Sequence[Sequence[str]] = ()) -> TrainingResult:
+          more_tokens: Sequence[Sequence[str]] = (), stop: list[int] | None = None
+          ) -> TrainingResult:
     """Train a tagger and keep the best model at ``model_path``.
 
     With dev sentences, the model is saved whenever dev F1 improves, and training stops after
     ``config.patience`` epochs without improvement; without them, after every epoch (the last
     one is kept). A metrics log, one JSON object per epoch, is written beside the model, and a
     checkpoint (``model_path + ".ckpt"``) after every epoch and when a signal stops the run;
-    ``resume`` (a loaded checkpoint) goes on from one exactly as if never stopped.
+    ``resume`` (a loaded checkpoint) goes on from one exactly as if never stopped. A SIGINT
+    or SIGTERM stops it after the current batch: ``stop`` is the list of a caller's
+    ``stop_requests()``; without it, the handlers are installed for the run itself.
     """
     listener = listener or TrainingListener()
     remove_stale_temporaries(model_path)
@@ -279,7 +247,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     started = time.perf_counter()
     log_mode = "a" if resume is not None else "w"
     with open(metrics_log_path(model_path), log_mode, encoding="utf-8") as log, \
-            stop_requests() as caught:
+            (contextlib.nullcontext(stop) if stop is not None else stop_requests()) as caught:
         while progress.epoch <= config.epochs:
             epoch = progress.epoch
             for group in optimizer.param_groups:

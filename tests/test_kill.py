@@ -46,8 +46,13 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, number, cod
     rng = random.Random(number)
     model = tmp_path / "m.pt"
     process = start_training(model)
-    while not process.stderr.readline().startswith(b"vocabulary:"):  # training has begun
-        pass
+    # The first epoch's row: training is under way and has epochs left (a signal before it
+    # began would leave nothing to resume, and is tested apart).
+    for line in process.stderr:
+        if line.split()[:1] == [b"1"]:
+            break
+    else:
+        pytest.fail("the training ended before its first epoch's row")
     time.sleep(rng.uniform(0.2, 4.0))
     process.send_signal(number)
     _, stderr = process.communicate(timeout=120)

@@ -7,19 +7,19 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import DATA
+from conftest import DATA, TINY, run_cli
 
 from nerlstm import training
 from nerlstm.config import Config
 from nerlstm.conll import read_tagged
 from nerlstm.modelfile import load_model
+from nerlstm.signals import stop_requests
 from nerlstm.training import (
     TrainingListener,
     WeightAverage,
     checkpoint_path,
     load_checkpoint,
     metrics_log_path,
-    stop_requests,
     train,
 )
 
@@ -101,6 +101,27 @@ def test_a_signal_ignored_at_start_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_signal_while_the_data_is_read_ends_train_before_it_begins(tmp_path, monkeypatch):
+    """The command takes SIGTERM from its start: one that comes while a (large) file is read
+    ends it with a message and 143, not by the signal's default action."""
+    from nerlstm import cli
+
+    read = cli._read_tagged
+
+    def read_then_signal(*args):
+        data = read(*args)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return data
+
+    monkeypatch.setattr(cli, "_read_tagged", read_then_signal)
+    model = tmp_path / "m.pt"
+    result = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", model, *TINY)
+    assert result.exit_code == 143, result.output
+    assert "interrupted before training began: nothing was written" in result.output
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back
 
 
 def test_sigterm_stops_after_the_batch_and_keeps_the_best_model(data, tmp_path):
