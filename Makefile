@@ -13,7 +13,7 @@ MODEL ?= model.pt
 INPUT ?= -
 ARGS ?=
 
-.PHONY: install test test-slow lint demo train eval tag bench clean
+.PHONY: install test test-slow lint demo train eval tag bench profile clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,9 @@ tag: install
 
 bench: install
 	$(BIN)/python benchmarks/bench.py $(ARGS)
+
+profile: install
+	$(BIN)/python benchmarks/profile_training.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo-model.pt demo-model.pt.metrics.jsonl

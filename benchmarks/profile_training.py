@@ -1,0 +1,100 @@
+"""Where a training step's time goes at the default config: `make profile`.
+
+Times each phase of a step apart (building the batch, the character encoder's forward pass,
+the rest of the emissions, torchcrf's loss, the backward pass, clipping and the optimizer
+step) over batches drawn as training draws them, then lists torch.profiler's operations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from nerlstm import schemes
+from nerlstm.batching import batch_indices, context_batches, context_ids
+from nerlstm.config import Config
+from nerlstm.conll import read_tagged
+from nerlstm.training import build_tagger, make_optimizer, singleton_mask
+
+DEFAULT_TRAIN = Path(__file__).resolve().parent.parent.parent / "shared/data/conll2003/train.txt"
+PHASES = ("batch", "chars", "emissions", "crf", "backward", "step")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", default=str(DEFAULT_TRAIN), help="CoNLL training file")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=30, help="batches before timing")
+    parser.add_argument("--batches", type=int, default=200, help="batches timed by phase")
+    parser.add_argument("--profiled", type=int, default=60, help="batches under torch.profiler")
+    args = parser.parse_args()
+    if not Path(args.train).is_file():
+        parser.error(f"{args.train}: no such file (give --train)")
+
+    torch.set_num_threads(args.threads)
+    config = Config()
+    sentences = read_tagged(args.train).sentences
+    torch.manual_seed(config.seed)
+    tagger = build_tagger(sentences, config, "cpu")
+    model, encoder = tagger.model, tagger.encoder
+    tokens = [s.tokens for s in sentences]
+    tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
+    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words)
+    optimizer = make_optimizer(model, config)
+    rng = random.Random(config.seed)
+    contexts = context_ids([s.document for s in sentences]) if config.doc_context else None
+    order = list(context_batches(contexts, config.batch_size, rng) if contexts is not None
+                 else batch_indices([len(t) for t in tokens], config.batch_size, rng))
+    model.train()
+    spent = dict.fromkeys(PHASES, 0.0)
+
+    def step(indices: list[int], timed: bool) -> None:
+        clock = [time.perf_counter()]
+        batch = encoder.batch(tokens, indices, tags, contexts)
+        drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape) < config.word_unk_prob)
+        batch.word_ids = batch.word_ids.masked_fill(drop, 1)
+        clock.append(time.perf_counter())
+        if timed:  # the character encoder once more, alone, to tell its share
+            model.char_encoder(batch.char_ids, batch.char_lengths)
+        clock.append(time.perf_counter())
+        emissions = model.emissions(batch)
+        clock.append(time.perf_counter())
+        loss = -model.crf(emissions, batch.tag_ids, batch.mask, reduction="sum")
+        clock.append(time.perf_counter())
+        optimizer.zero_grad()
+        (loss / len(indices)).backward()
+        clock.append(time.perf_counter())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        clock.append(time.perf_counter())
+        if timed:
+            seconds = [later - earlier for earlier, later in zip(clock, clock[1:])]
+            seconds[2] -= seconds[1]  # emissions ran the character encoder too
+            for name, value in zip(PHASES, seconds):
+                spent[name] += value
+
+    for indices in order[:args.warmup]:
+        step(indices, False)
+    timed_batches = order[args.warmup:args.warmup + args.batches]
+    for indices in timed_batches:
+        step(indices, True)
+    total = sum(spent.values())
+    count = sum(len(indices) for indices in timed_batches)
+    print(f"{len(timed_batches)} batches, {count} sentences, {count / total:.0f} sentences/s "
+          f"({args.threads} thread(s), torch {torch.__version__})")
+    for name, value in spent.items():
+        print(f"  {name:10s} {value:7.2f} s {100 * value / total:6.1f}%")
+    start = args.warmup + args.batches
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        for indices in order[start:start + args.profiled]:
+            step(indices, False)
+    print(profiled.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+if __name__ == "__main__":
+    main()
