@@ -143,7 +143,7 @@ class Encoder:
         chosen = [sentences[index] for index in indices]
         lengths = [len(tokens) for tokens in chosen]
         length_tensor = torch.tensor(lengths)
-        mask = torch.arange(max(lengths)).unsqueeze(0) < length_tensor.unsqueeze(1)
+        mask = length_mask(length_tensor)
 
         flat_tokens = [token for tokens in chosen for token in tokens]
         word_id = self.word_id
@@ -174,8 +174,13 @@ def padded_rows(rows: Sequence[list[int]], lengths: torch.Tensor) -> torch.Tenso
 
     One scatter of the flat values: twice as fast as padding each list in Python.
     """
-    mask = torch.arange(int(lengths.max())).unsqueeze(0) < lengths.unsqueeze(1)
-    return filled(mask, list(chain.from_iterable(rows)))
+    return filled(length_mask(lengths), list(chain.from_iterable(rows)))
+
+
+def length_mask(lengths: torch.Tensor) -> torch.Tensor:
+    """Shape (rows, longest): True where a position lies within its row's length."""
+    positions = torch.arange(int(lengths.max()), device=lengths.device)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)
 
 
 def filled(mask: torch.Tensor, flat: list[int]) -> torch.Tensor:

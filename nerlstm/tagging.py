@@ -12,7 +12,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from nerlstm import schemes
-from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices
+from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices, length_mask
 from nerlstm.conll import DOCSTART
 from nerlstm.crf import constrained_scores, forward_backward, segment_log_probability, viterbi
 from nerlstm.model import BiLstmCrf, pooled_by_group
@@ -166,8 +166,7 @@ class Tagger:
             emissions = pad_sequence([per_sentence[i] for i in indices], batch_first=True)
             batch_lengths = torch.tensor([len(token_lists[i]) for i in indices],
                                          device=flat.device)
-            mask = (torch.arange(emissions.shape[1], device=flat.device).unsqueeze(0)
-                    < batch_lengths.unsqueeze(1))
+            mask = length_mask(batch_lengths)
             yield indices, emissions, mask
 
     def _span_probability(self, emissions, alpha, beta, log_z, crf_scores, entity: Entity,
