@@ -54,56 +54,44 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def bench_training(train_path: str, threads: int, warmup_batches: int, device: str) -> dict:
+def training_setup(train_path: str, threads: int, device: str):
+    """What training builds before its first epoch, at the default config: the model, its
+    optimizer, the data as training batches it, and training's random generator."""
     import torch
 
-    from nerlstm import schemes
-    from nerlstm.batching import batch_indices, context_batches, context_ids
     from nerlstm.config import Config
     from nerlstm.conll import read_tagged
-    from nerlstm.training import build_tagger, make_optimizer, singleton_mask
+    from nerlstm.training import TrainingData, build_tagger, make_optimizer
 
     torch.set_num_threads(threads)
     config = Config()
     sentences = read_tagged(train_path).sentences
     torch.manual_seed(config.seed)
     tagger = build_tagger(sentences, config, device)
-    model, encoder = tagger.model, tagger.encoder
-    tokens = [s.tokens for s in sentences]
-    tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
-    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words).to(device)
-    optimizer = make_optimizer(model, config)
-    rng = random.Random(config.seed)
+    model = tagger.model
+    data = TrainingData(sentences, tagger.encoder, config, device)
     model.train()
+    return model, make_optimizer(model, config), data, random.Random(config.seed)
 
-    contexts = context_ids([s.document for s in sentences]) if config.doc_context else None
 
-    def batches():
-        # as training draws them: whole documents, or sentences of similar length
-        if contexts is not None:
-            return list(context_batches(contexts, config.batch_size, rng))
-        return list(batch_indices([len(t) for t in tokens], config.batch_size, rng))
+def bench_training(train_path: str, threads: int, warmup_batches: int, device: str) -> dict:
+    from nerlstm.training import optimization_step
+
+    model, optimizer, data, rng = training_setup(train_path, threads, device)
 
     def step(indices: list[int]) -> None:
-        batch = encoder.batch(tokens, indices, tags, contexts).to(device)
-        drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape, device=device)
-                                            < config.word_unk_prob)
-        batch.word_ids = batch.word_ids.masked_fill(drop, 1)
-        loss = model.loss(batch)
-        optimizer.zero_grad()
-        (loss / len(indices)).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
+        optimization_step(model, optimizer, data.batch(indices, rng), len(indices),
+                          data.config.clip)
 
-    for indices in batches()[:warmup_batches]:
+    for indices in data.epoch_order(rng)[:warmup_batches]:
         step(indices)
     synchronize(device)
     start = time.perf_counter()
-    for indices in batches():
+    for indices in data.epoch_order(rng):
         step(indices)
     synchronize(device)
     seconds = time.perf_counter() - start
-    return {"train_sentences_per_s": len(tokens) / seconds, "train_epoch_s": seconds,
+    return {"train_sentences_per_s": len(data.tokens) / seconds, "train_epoch_s": seconds,
             "train_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

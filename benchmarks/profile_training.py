@@ -8,18 +8,12 @@ step) over batches drawn as training draws them, then lists torch.profiler's ope
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from pathlib import Path
 
 import torch
+from bench import training_setup  # this script's folder is first on sys.path
 from torch.profiler import ProfilerActivity, profile
-
-from nerlstm import schemes
-from nerlstm.batching import batch_indices, context_batches, context_ids
-from nerlstm.config import Config
-from nerlstm.conll import read_tagged
-from nerlstm.training import build_tagger, make_optimizer, singleton_mask
 
 DEFAULT_TRAIN = Path(__file__).resolve().parent.parent.parent / "shared/data/conll2003/train.txt"
 PHASES = ("batch", "chars", "emissions", "crf", "backward", "step")
@@ -36,28 +30,13 @@ def main() -> None:
     if not Path(args.train).is_file():
         parser.error(f"{args.train}: no such file (give --train)")
 
-    torch.set_num_threads(args.threads)
-    config = Config()
-    sentences = read_tagged(args.train).sentences
-    torch.manual_seed(config.seed)
-    tagger = build_tagger(sentences, config, "cpu")
-    model, encoder = tagger.model, tagger.encoder
-    tokens = [s.tokens for s in sentences]
-    tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
-    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words)
-    optimizer = make_optimizer(model, config)
-    rng = random.Random(config.seed)
-    contexts = context_ids([s.document for s in sentences]) if config.doc_context else None
-    order = list(context_batches(contexts, config.batch_size, rng) if contexts is not None
-                 else batch_indices([len(t) for t in tokens], config.batch_size, rng))
-    model.train()
+    model, optimizer, data, rng = training_setup(args.train, args.threads, "cpu")
+    order = data.epoch_order(rng)
     spent = dict.fromkeys(PHASES, 0.0)
 
     def step(indices: list[int], timed: bool) -> None:
         clock = [time.perf_counter()]
-        batch = encoder.batch(tokens, indices, tags, contexts)
-        drop = singleton[batch.word_ids] & (torch.rand(batch.word_ids.shape) < config.word_unk_prob)
-        batch.word_ids = batch.word_ids.masked_fill(drop, 1)
+        batch = data.batch(indices, rng)
         clock.append(time.perf_counter())
         if timed:  # the character encoder once more, alone, to tell its share
             model.char_encoder(batch.char_ids, batch.char_lengths)
@@ -69,7 +48,7 @@ def main() -> None:
         optimizer.zero_grad()
         (loss / len(indices)).backward()
         clock.append(time.perf_counter())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), data.config.clip)
         optimizer.step()
         clock.append(time.perf_counter())
         if timed:

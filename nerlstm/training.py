@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from nerlstm import schemes
-from nerlstm.batching import Encoder, batch_indices, context_batches, context_ids
+from nerlstm.batching import Batch, Encoder, batch_indices, context_batches, context_ids
 from nerlstm.config import Config
 from nerlstm.conll import Sentence
 from nerlstm.embeddings import Vectors, initial_table, vector_for
@@ -214,13 +214,9 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     listener.vocabularies(len(encoder.words), len(encoder.chars), encoder.tags.symbols,
                           config.train_scheme)
 
-    tokens = [s.tokens for s in train_sentences]
-    tags = [schemes.convert(s.tags, config.train_scheme) for s in train_sentences]
-    lengths = [len(t) for t in tokens]
-    contexts = context_ids([s.document for s in train_sentences]) if config.doc_context else None
+    data = TrainingData(train_sentences, encoder, config, device)
     dev_contexts = (context_ids([s.document for s in dev_sentences])
                     if config.doc_context and dev_sentences else None)
-    singleton = singleton_mask(tokens, encoder.words, config.lowercase_words).to(device)
     optimizer = make_optimizer(model, config)
     averaged = WeightAverage(model, config.average_decay) if config.average_decay > 0 else None
     if resume is not None:
@@ -253,39 +249,21 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             for group in optimizer.param_groups:
                 group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
             if progress.order is None:
-                progress.order = list(
-                    context_batches(contexts, config.batch_size, rng) if contexts is not None
-                    else batch_indices(lengths, config.batch_size, rng))
+                progress.order = data.epoch_order(rng)
             epoch_started = time.perf_counter()
             seen_before = progress.seen  # a resumed epoch was partly trained before
-            listener.epoch_started(epoch, len(tokens))
+            listener.epoch_started(epoch, len(data.tokens))
             model.train()
             while progress.batches_done < len(progress.order) and not caught:
                 indices = progress.order[progress.batches_done]
-                batch_contexts = contexts
-                if contexts is not None and config.context_dropout > 0:
-                    # Some sentences are read alone, so that the model also tags a sentence
-                    # without its document well (negative ids are contexts of their own).
-                    batch_contexts = dict(zip(indices, (
-                        -1 - index if rng.random() < config.context_dropout else contexts[index]
-                        for index in indices)))
-                batch = encoder.batch(tokens, indices, tags, batch_contexts).to(device)
-                if config.word_unk_prob > 0:
-                    drop = singleton[batch.word_ids] & (
-                        torch.rand(batch.word_ids.shape, device=device) < config.word_unk_prob)
-                    batch.word_ids = batch.word_ids.masked_fill(drop, 1)
-                loss = model.loss(batch)
-                optimizer.zero_grad()
-                (loss / len(indices)).backward()
-                if config.clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                optimizer.step()
+                loss = optimization_step(model, optimizer, data.batch(indices, rng),
+                                         len(indices), config.clip)
                 if averaged is not None:
                     averaged.update()
-                progress.total_loss += loss.item()
+                progress.total_loss += loss
                 progress.seen += len(indices)
                 progress.batches_done += 1
-                listener.batch_done(len(indices), loss.item() / len(indices))
+                listener.batch_done(len(indices), loss / len(indices))
             if caught:
                 save_checkpoint()
                 result.stopped_by_signal = caught[0]
@@ -329,6 +307,56 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
         with contextlib.suppress(FileNotFoundError):  # finished: nothing left to resume
             os.unlink(checkpoint_path(model_path))
     return result
+
+
+class TrainingData:
+    """The training sentences, as training draws its batches from them and builds them."""
+
+    def __init__(self, sentences: Sequence[Sentence], encoder: Encoder, config: Config,
+                 device: torch.device | str) -> None:
+        self.encoder, self.config, self.device = encoder, config, device
+        self.tokens = [s.tokens for s in sentences]
+        self.tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
+        self.contexts = (context_ids([s.document for s in sentences]) if config.doc_context
+                         else None)
+        self.singleton = singleton_mask(self.tokens, encoder.words,
+                                        config.lowercase_words).to(device)
+
+    def epoch_order(self, rng: random.Random) -> list[list[int]]:
+        """One epoch's batches of sentence indices: whole contexts, or similar lengths."""
+        if self.contexts is not None:
+            return list(context_batches(self.contexts, self.config.batch_size, rng))
+        lengths = [len(tokens) for tokens in self.tokens]
+        return list(batch_indices(lengths, self.config.batch_size, rng))
+
+    def batch(self, indices: list[int], rng: random.Random) -> Batch:
+        """The batch of ``indices`` with training's noise: some sentences read without their
+        document (context dropout), singleton words replaced by UNK at times."""
+        config, contexts = self.config, self.contexts
+        if contexts is not None and config.context_dropout > 0:
+            # So that the model also tags a sentence without its document well, as `tag`
+            # reads a line (negative ids are contexts of their own).
+            contexts = dict(zip(indices, (
+                -1 - index if rng.random() < config.context_dropout else contexts[index]
+                for index in indices)))
+        batch = self.encoder.batch(self.tokens, indices, self.tags, contexts).to(self.device)
+        if config.word_unk_prob > 0:
+            drop = self.singleton[batch.word_ids] & (
+                torch.rand(batch.word_ids.shape, device=self.device) < config.word_unk_prob)
+            batch.word_ids = batch.word_ids.masked_fill(drop, 1)
+        return batch
+
+
+def optimization_step(model: BiLstmCrf, optimizer: torch.optim.Optimizer, batch: Batch,
+                      sentences: int, clip: float) -> float:
+    """One update on the batch's loss per sentence; returns the batch's summed loss."""
+    loss = model.loss(batch)
+    optimizer.zero_grad()
+    (loss / sentences).backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.item()
 
 
 def singleton_mask(tokens: Sequence[Sequence[str]], words: Vocab, lowercase_words: bool
