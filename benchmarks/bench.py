@@ -101,9 +101,12 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, devi
     from nerlstm.batching import context_ids
     from nerlstm.conll import read_conll
     from nerlstm.modelfile import load_model
+    from nerlstm.tagging import tag_on_cpu_threads
 
     torch.set_num_threads(threads)
     tagger, _ = load_model(model_path, device)
+    if device == "cpu":  # as `nerlstm tag` and `eval` do
+        tag_on_cpu_threads(tagger, threads)
     sentences = read_conll(test_path, tag_column=None)
     token_lists = [s.tokens for s in sentences]
     contexts = context_ids([s.document for s in sentences])  # documents, as eval reads them

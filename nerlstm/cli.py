@@ -110,6 +110,20 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _load_tagger(model: Path, device_name: str, threads: int | None):
+    """The model file's tagger and payload, set up to tag on ``threads`` CPU threads."""
+    import torch
+
+    from nerlstm.modelfile import load_model
+    from nerlstm.tagging import tag_on_cpu_threads
+
+    _set_threads(threads)
+    tagger, payload = load_model(str(model), device_name)
+    if device_name == "cpu":
+        tag_on_cpu_threads(tagger, torch.get_num_threads())
+    return tagger, payload
+
+
 def _describe_data(name: str, data) -> None:
     counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(data.entity_counts.items()))
     err.print(f"{name}: {data.path}: {len(data.sentences):,} sentences, {data.tokens:,} tokens, "
@@ -382,12 +396,10 @@ def eval_command(
     Example: nerlstm eval test.txt -m model.pt
     """
     from nerlstm.evaluation import evaluate
-    from nerlstm.modelfile import load_model
 
     device_name = _choose_device(device)
-    _set_threads(threads)
     data = _read_tagged(data_file, token_column, tag_column, encoding, scheme)
-    tagger, payload = load_model(str(model), device_name)
+    tagger, payload = _load_tagger(model, device_name, threads)
     scores, predicted = evaluate(tagger, data.sentences, strict=strict, batch_size=batch_size,
                                  alone=alone)
     if errors:
@@ -516,7 +528,6 @@ def tag_command(
 
     Example: echo "Peter Blackburn visited Paris." | nerlstm tag -m model.pt
     """
-    from nerlstm.modelfile import load_model
     from nerlstm.tagging import (
         FORMATTERS,
         column_records,
@@ -527,8 +538,7 @@ def tag_command(
     from nerlstm.textio import input_lines
 
     device_name = _choose_device(device)
-    _set_threads(threads)
-    tagger, _ = load_model(str(model), device_name)
+    tagger, _ = _load_tagger(model, device_name, threads)
     sources = [str(path) for path in files] if files else ["-"]
     out = sys.stdout
     lines = _flush_before_waiting(input_lines(sources, encoding), out)

@@ -257,3 +257,38 @@ def test_locked_dropout_keeps_the_expected_value():
     assert dropped.unique().tolist() == pytest.approx([0.0, 1 / 0.7])
     assert abs(dropped.mean().item() - 1.0) < 0.02
     assert locked_dropout(inputs, 0.3, training=False) is inputs
+
+
+def test_parts_for_worker_threads_never_cut_a_context_and_keep_every_sentence():
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tagger.workers = 3
+    rng = random.Random(5)
+    contexts = sorted(rng.randrange(40) for _ in range(400))
+    nonempty = [index for index in range(400) if index % 7]
+    parts = tagger._parts(nonempty, contexts)
+    assert len(parts) == 3
+    assert [index for part in parts for index in part] == nonempty
+    owners = [{contexts[index] for index in part} for part in parts]
+    assert not (owners[0] & owners[1] or owners[1] & owners[2] or owners[0] & owners[2])
+    assert min(map(len, parts)) > len(nonempty) / 6  # about equal shares
+    assert len(tagger._parts(nonempty[:100], contexts)) == 1  # too little to share
+
+
+@pytest.mark.parametrize("with_contexts", [True, False])
+def test_tagging_in_worker_threads_equals_tagging_in_one(with_contexts):
+    torch.manual_seed(0)
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    rng = random.Random(6)
+    tokens = [SENTENCES[rng.randrange(4)].tokens if rng.random() > 0.1 else []
+              for _ in range(300)]
+    contexts = sorted(rng.randrange(30) for _ in range(300)) if with_contexts else None
+    plain = tagger.tag(tokens, batch_size=16, contexts=contexts, scores=True)
+    tagger.workers = 3
+    assert len(tagger._parts([i for i, t in enumerate(tokens) if t], contexts)) == 3
+    threaded = tagger.tag(tokens, batch_size=16, contexts=contexts, scores=True)
+    assert [t.tags for t in threaded] == [t.tags for t in plain]
+    plain_scores = [e.score for t in plain for e in t.entities]
+    assert plain_scores  # an untrained model still finds some
+    assert [e.score for t in threaded for e in t.entities] == pytest.approx(plain_scores,
+                                                                            abs=1e-6)

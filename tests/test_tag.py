@@ -225,3 +225,24 @@ def test_paragraphs_are_documents_for_line_input(trained_model, tmp_path):
     run_cli("eval", DATA / "test.txt", "-m", trained_model, "--sentences-alone",
             "--predictions", predictions)
     assert _tag_column(alone.stdout) == _tag_column(predictions.read_text(encoding="utf-8"))
+
+
+def test_threads_tag_parts_at_once_and_change_nothing(trained_model, monkeypatch):
+    from nerlstm import tagging
+
+    pools = []
+
+    class CountedPool(tagging.ThreadPoolExecutor):
+        def __init__(self, workers):
+            pools.append(workers)
+            super().__init__(workers)
+
+    monkeypatch.setattr(tagging, "ThreadPoolExecutor", CountedPool)
+    source = (DATA / "test.txt").read_text(encoding="utf-8") * 4  # enough to share
+    one = run_cli("tag", "-m", trained_model, "--input", "conll", "-b", "4096", "--threads", "1",
+                  input=source)
+    assert one.exit_code == 0 and not pools
+    two = run_cli("tag", "-m", trained_model, "--input", "conll", "-b", "4096", "--threads", "2",
+                  input=source)
+    assert two.exit_code == 0 and pools == [2]
+    assert two.stdout == one.stdout
