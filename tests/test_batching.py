@@ -130,6 +130,27 @@ def test_char_cnn_equals_a_plain_loop_over_windows(bounded):
         assert (got.abs().max() <= 1) == bounded
 
 
+
+def test_char_cnn_in_groups_of_similar_length_equals_one_padded_batch():
+    """In inference, the CNN runs over words grouped by length: the same features."""
+    from nerlstm.model import CharCnn
+
+    torch.manual_seed(0)
+    cnn = CharCnn(num_chars=30, char_dim=4, filters=5).eval()
+    rng = random.Random(7)
+    lengths = torch.tensor([rng.choice([1, 2, 5, 9, 30, 64]) for _ in range(3 * CharCnn.GROUP + 5)])
+    char_ids = torch.zeros(len(lengths), int(lengths.max()), dtype=torch.long)
+    for row, length in enumerate(lengths.tolist()):
+        char_ids[row, :length] = torch.randint(1, 30, (length,))
+    with torch.no_grad():
+        grouped = cnn(char_ids, lengths)
+        assert torch.equal(cnn._features(char_ids[:CharCnn.GROUP]), cnn(char_ids[:CharCnn.GROUP],
+                                                                         lengths[:CharCnn.GROUP]))
+        assert torch.allclose(grouped, cnn._features(char_ids), atol=1e-6)
+        cnn.train()  # training keeps the one padded batch
+        assert torch.allclose(cnn(char_ids, lengths), grouped, atol=1e-6)
+
+
 def test_contexts_follow_documents_and_cut_long_ones():
     assert context_ids([0, 0, 1, 1, 1, 2]) == [0, 0, 1, 1, 1, 2]
     long = context_ids([5] * (2 * MAX_CONTEXT_SENTENCES + 3) + [6])
