@@ -47,7 +47,7 @@ class CharCnn(nn.Module):
         if self.training or char_ids.shape[0] <= self.GROUP:
             return self._features(char_ids)
         # A tagging batch holds thousands of words, padded to its longest: run the
-        # convolution over groups of similar length instead (a fifth of the positions
+        # convolution over groups of similar length instead (under half the positions
         # on CoNLL-2003 test). Each word's features do not depend on its group.
         order = char_lengths.to(char_ids.device).argsort()
         features = self.conv.weight.new_empty(char_ids.shape[0], self.conv.out_channels)
