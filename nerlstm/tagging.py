@@ -93,8 +93,9 @@ class Tagger:
         """
         results = [Tagged([], []) for _ in token_lists]
         nonempty = [index for index, tokens in enumerate(token_lists) if tokens]
-        by_document = contexts is not None and self.encoder.doc_context
-        parts = self._parts(nonempty, contexts if by_document else None)
+        if not self.encoder.doc_context:
+            contexts = None  # a model without document context reads each sentence alone
+        parts = self._parts(nonempty, contexts)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -102,8 +103,8 @@ class Tagger:
                 crf_scores = constrained_scores(self.model.crf, *self.allowed)
 
             def tag_part(part: list[int]) -> None:
-                self._tag_part(token_lists, part, contexts if by_document else None,
-                               batch_size, scores, crf_scores, results)
+                self._tag_part(token_lists, part, contexts, batch_size, scores, crf_scores,
+                               results)
 
             if len(parts) == 1:
                 tag_part(parts[0])
@@ -130,7 +131,7 @@ class Tagger:
             if boundary and len(parts) < count and position >= len(parts) * len(nonempty) / count:
                 parts.append([])
             parts[-1].append(index)
-        return [part for part in parts if part]
+        return parts
 
     def _tag_part(self, token_lists: Sequence[Sequence[str]], part: list[int],
                   contexts: Sequence[int] | None, batch_size: int, scores: bool,
