@@ -23,11 +23,17 @@ def start_training(model, *extra):
 
 
 def test_kill_9_at_random_moments_never_damages_the_model(tmp_path):
+    # Kill moments are drawn within a whole run's duration as timed here, so that they fall
+    # inside the training on a fast machine as on a slow one.
+    began = time.monotonic()
+    assert start_training(tmp_path / "timed.pt").wait(timeout=300) == 0
+    duration = time.monotonic() - began
     rng = random.Random(7)
     model = tmp_path / "m.pt"
     for _ in range(4):
         process = start_training(model)
-        time.sleep(rng.uniform(1.5, 8.0))
+        time.sleep(rng.uniform(0.3, 0.95) * duration)
+        assert process.poll() is None, "the training ended before the kill"
         process.kill()
         process.wait()
         if model.exists():
@@ -46,14 +52,20 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, number, cod
     rng = random.Random(number)
     model = tmp_path / "m.pt"
     process = start_training(model)
-    # The first epoch's row: training is under way and has epochs left (a signal before it
-    # began would leave nothing to resume, and is tested apart).
+    # The signal lands at a random moment inside epoch 3, 4 or 5 of 6: training is under way
+    # (a signal before it began would leave nothing to resume, and is tested apart) and has
+    # epochs left. Epoch 2's duration scales the moment, so it holds on any machine's speed.
+    last_epoch = rng.choice([2, 3, 4])
+    row_times = {}
     for line in process.stderr:
-        if line.split()[:1] == [b"1"]:
-            break
+        fields = line.split()
+        if fields[:1] in ([b"1"], [b"2"], [b"3"], [b"4"]):
+            row_times[int(fields[0])] = time.monotonic()
+            if int(fields[0]) == last_epoch:
+                break
     else:
-        pytest.fail("the training ended before its first epoch's row")
-    time.sleep(rng.uniform(0.2, 4.0))
+        pytest.fail(f"the training ended before epoch {last_epoch}'s row")
+    time.sleep(rng.uniform(0.0, 0.8) * (row_times[2] - row_times[1]))
     process.send_signal(number)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == code, stderr.decode()
