@@ -16,7 +16,7 @@ class Config:
     char_cnn_tanh: bool = True     # bound the CNN's features (unbounded ones swamped the words)
     char_dim: int = 30             # character embedding size
     char_hidden: int = 50          # per direction of the character BiLSTM; CNN filters: twice
-    hidden: int = 200              # per direction of the word BiLSTM
+    hidden: int = 256              # per direction of the word BiLSTM; CoNLL-2003 +0.26 over 200 (3 seeds)
     layers: int = 1                # word BiLSTM layers
     doc_context: bool = True       # tokens also see their word's other mentions in the document
     context_dropout: float = 0.25  # share of training sentences read alone, as `tag` reads a line
