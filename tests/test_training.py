@@ -244,3 +244,40 @@ def test_training_with_weight_averaging_saves_the_averaged_weights(data, tmp_pat
         assert torch.allclose(saved[name], wanted, atol=1e-5), name
         assert torch.equal(saved_plain[name], live), name
     assert any(not torch.allclose(saved[name], live, atol=1e-4) for name, live in zip(names, last))
+
+
+def resident_mib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS line")
+
+
+@pytest.mark.skipif(training._malloc_trim() is None, reason="the C library has no malloc_trim")
+def test_release_free_memory_gives_freed_heap_memory_back():
+    # 200 MB of heap blocks (each under glibc's mmap threshold), freed below a live block: the
+    # heap cannot shrink from its top, so the memory stays resident until trimmed.
+    blocks = [bytearray(100_000) for _ in range(2000)]
+    above = bytearray(100_000)
+    del blocks
+    held = resident_mib()
+    assert training.release_free_memory()
+    assert resident_mib() < held - 150
+    del above
+
+
+def test_trimming_during_training_changes_nothing(data, tmp_path, monkeypatch):
+    train_sentences, dev_sentences = data
+    calls = []
+    release = training.release_free_memory
+    monkeypatch.setattr(training, "release_free_memory", lambda: calls.append(1) or release())
+    monkeypatch.setattr(training, "TRIM_EVERY_BATCHES", 1)
+    train(train_sentences[:200], dev_sentences, CONFIG, model_path=str(tmp_path / "trimmed.pt"))
+    batches = len(calls)
+    monkeypatch.setattr(training, "TRIM_EVERY_BATCHES", 10**9)
+    calls.clear()
+    train(train_sentences[:200], dev_sentences, CONFIG, model_path=str(tmp_path / "plain.pt"))
+    assert batches > 3 * len(calls) and len(calls) == CONFIG.epochs  # before each dev scoring
+    trimmed, plain = weights(tmp_path / "trimmed.pt"), weights(tmp_path / "plain.pt")
+    assert all(torch.equal(trimmed[name], plain[name]) for name in plain)
