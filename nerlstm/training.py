@@ -128,6 +128,9 @@ def release_free_memory() -> bool:
 
 # Batches between two calls of release_free_memory during training.
 TRIM_EVERY_BATCHES = 50
+# Dev scoring's batches: smaller than tagging's 256, since its peak comes on top of training's
+# memory. On CoNLL-2003 dev, 64 peaks 145 MB lower and scores 0.2 s (8%) slower.
+DEV_BATCH_SIZE = 64
 
 
 def metrics_log_path(model_path: str) -> str:
@@ -308,7 +311,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             with scored_weights():
                 if dev_sentences:
                     predicted = tagger.predict([s.tokens for s in dev_sentences],
-                                               contexts=dev_contexts)
+                                               DEV_BATCH_SIZE, contexts=dev_contexts)
                     dev = micro_scores([s.tags for s in dev_sentences], predicted)
                     row.update({f"dev_{name}": value for name, value in dev.items()})
                 improved = dev is None or dev["f1"] > progress.best_f1

@@ -216,13 +216,14 @@ def test_without_contexts_each_sentence_is_read_alone():
     assert torch.allclose(together[1], alone[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 2048])
-def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk):
+@pytest.mark.parametrize("chunk_batches, batch_size", [(1, 1), (3, 4), (512, 4)])
+def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk_batches,
+                                                             batch_size):
     """Tagging encodes sentences in length-sorted batches and pools afterwards: the same
     numbers as running whole contexts through the model, as training does."""
     from nerlstm import tagging
 
-    monkeypatch.setattr(tagging, "DOCUMENT_CHUNK_SENTENCES", chunk)
+    monkeypatch.setattr(tagging, "DOCUMENT_CHUNK_BATCHES", chunk_batches)
     torch.manual_seed(0)
     tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
     tagger.model.eval()
@@ -234,7 +235,7 @@ def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk)
                                                             contexts=contexts))
         fast = {}
         for indices, emissions, mask in tagger._document_emissions(
-                tokens, list(range(23)), contexts, batch_size=4):
+                tokens, list(range(23)), contexts, batch_size=batch_size):
             for row, index in enumerate(indices):
                 fast[index] = emissions[row, :int(mask[row].sum())]
     assert sorted(fast) == list(range(23))
