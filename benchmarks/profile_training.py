@@ -15,6 +15,8 @@ import torch
 from bench import training_setup  # this script's folder is first on sys.path
 from torch.profiler import ProfilerActivity, profile
 
+from nerlstm.crf import negative_log_likelihood
+
 DEFAULT_TRAIN = Path(__file__).resolve().parent.parent.parent / "shared/data/conll2003/train.txt"
 PHASES = ("batch", "chars", "emissions", "crf", "backward", "step")
 
@@ -43,7 +45,7 @@ def main() -> None:
         clock.append(time.perf_counter())
         emissions = model.emissions(batch)
         clock.append(time.perf_counter())
-        loss = -model.crf(emissions, batch.tag_ids, batch.mask, reduction="sum")
+        loss = negative_log_likelihood(model.crf, emissions, batch.tag_ids, batch.mask)
         clock.append(time.perf_counter())
         optimizer.zero_grad()
         (loss / len(indices)).backward()

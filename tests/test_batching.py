@@ -244,18 +244,23 @@ def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk_
 
 
 @pytest.mark.parametrize("locked", [True, False])
-def test_locked_dropout_drops_the_same_features_at_every_token_of_a_sentence(locked):
-    from torch.nn.utils.rnn import pad_packed_sequence
+def test_locked_dropout_drops_the_same_features_at_every_token_of_a_sentence(locked, monkeypatch):
+    import nerlstm.model
 
     torch.manual_seed(0)
     config = Config(hidden=8, char_hidden=4, word_dim=8, dropout=0.5, locked_dropout=locked)
     tagger = build_tagger(SENTENCES, config, "cpu")
     model = tagger.model.train()
     seen = {}
-    model.lstm.register_forward_pre_hook(
-        lambda module, args: seen.update(inputs=pad_packed_sequence(args[0], batch_first=True)))
+    plain = nerlstm.model.bidirectional_lstm
+
+    def recording(lstm, inputs, lengths, mask):
+        seen.update(inputs=inputs, lengths=lengths)
+        return plain(lstm, inputs, lengths, mask)
+
+    monkeypatch.setattr(nerlstm.model, "bidirectional_lstm", recording)
     states = model.encode(tagger.encoder.batch([s.tokens for s in SENTENCES], [0, 3]))
-    inputs, lengths = seen["inputs"]
+    inputs, lengths = seen["inputs"], seen["lengths"]
     for row, length in enumerate(lengths.tolist()):
         dropped = inputs[row, :length] == 0
         # each feature is dropped at every token of the sentence or at none

@@ -131,3 +131,39 @@ def test_entity_scores_are_span_marginals(scheme):
         expected = sum(w for p, w in zip(paths, weights)
                        if span in schemes.spans([symbols[i] for i in p]))
         assert abs(entity.score - float(expected)) < 1e-4
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_negative_log_likelihood_and_its_gradients_equal_torchcrf(seed):
+    from nerlstm.crf import negative_log_likelihood
+
+    crf, emissions, mask, _ = random_problem(seed, num_tags=6, batch=4, length=7)
+    emissions.requires_grad_(True)
+    tags = torch.randint(0, crf.num_tags, mask.shape)
+    # positions past a sentence's end hold any tag: they must not count
+    tags[~mask] = torch.randint(0, crf.num_tags, (int((~mask).sum()),))
+    wanted = [emissions, *crf.parameters()]
+    reference = -crf(emissions, tags, mask, reduction="sum")
+    reference_grads = torch.autograd.grad(reference * 1.7, wanted)
+    fast = negative_log_likelihood(crf, emissions, tags, mask)
+    fast_grads = torch.autograd.grad(fast * 1.7, wanted)
+    assert fast.item() == pytest.approx(reference.item(), rel=1e-6)
+    for fast_grad, reference_grad in zip(fast_grads, reference_grads):
+        assert torch.allclose(fast_grad, reference_grad, atol=1e-5)
+    assert fast_grads[0][~mask].abs().max() == 0  # no gradient to padding
+
+
+def test_negative_log_likelihood_weights_each_sentence_by_its_incoming_gradient():
+    from nerlstm.crf import _LogPartition
+
+    crf, emissions, mask, _ = random_problem(4, num_tags=4, batch=4, length=6)
+    emissions.requires_grad_(True)
+    weights = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    fast = _LogPartition.apply(emissions, mask, crf.start_transitions, crf.end_transitions,
+                               crf.transitions)
+    plain = log_partition(emissions, mask, unconstrained(crf))
+    assert torch.allclose(fast, plain, atol=1e-5)
+    wanted = [emissions, *crf.parameters()]
+    for fast_grad, plain_grad in zip(torch.autograd.grad((fast * weights).sum(), wanted),
+                                     torch.autograd.grad((plain * weights).sum(), wanted)):
+        assert torch.allclose(fast_grad, plain_grad, atol=1e-5)

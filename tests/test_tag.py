@@ -91,7 +91,7 @@ def test_undecodable_input_names_the_line(trained_model):
 
 
 def test_a_very_long_line_is_tagged(trained_model):
-    line = " ".join(["Peter", "visited", "Paris", "."] * 1500)
+    line = " ".join(["Peter", "Blackburn", "visited", "Paris", "."] * 1200)
     result = run_cli("tag", "-m", trained_model, "-i", "tokens", input=line + "\n")
     assert result.exit_code == 0
     assert result.stdout.count("[") >= 1 and len(result.stdout.splitlines()) == 1

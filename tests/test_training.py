@@ -59,8 +59,9 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path
                                                                  average_decay):
     torch.set_num_threads(1)
     train_sentences, dev_sentences = data
-    # lr 0.1: dev F1 improves in the last epoch, so the final models come from after resuming
-    config = replace(CONFIG, lr=0.1, average_decay=average_decay)
+    # lr 0.1, seed 4: dev F1 improves in the last epoch, so the final models come from after
+    # resuming (asserted below)
+    config = replace(CONFIG, lr=0.1, seed=4, average_decay=average_decay)
     straight = tmp_path / "straight.pt"
     uninterrupted = train(train_sentences, dev_sentences, config, model_path=str(straight))
     assert uninterrupted.best_epoch == 3

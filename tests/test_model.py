@@ -1,0 +1,112 @@
+"""The model's fast paths against plain implementations of the same computation."""
+
+import random
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nerlstm.config import Config
+from nerlstm.conll import Sentence
+from nerlstm.model import bidirectional_lstm, dropout, length_groups
+from nerlstm.training import TrainingData, build_tagger
+
+SENTENCES = [
+    Sentence(["Peter", "Blackburn", "visited", "Paris", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
+    Sentence(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"]),
+    Sentence(["Paris"], ["B-LOC"]),
+    Sentence(["The", "EU", "said", "Peter", "'s", "call", "to", "Paris", "failed", "."],
+             ["O", "B-ORG", "O", "B-PER", "O", "O", "O", "B-LOC", "O", "O"]),
+]
+
+
+def packed_lstm(lstm, inputs, lengths):
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    encoded, _ = lstm(packed)
+    return pad_packed_sequence(encoded, batch_first=True, total_length=inputs.shape[1])[0]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("lengths", [[9, 1, 2, 2, 3, 1], [4, 4, 3, 4], [6]])
+def test_bidirectional_lstm_and_its_gradients_equal_nn_lstm_on_packed_input(layers, lengths):
+    torch.manual_seed(layers)
+    lstm = torch.nn.LSTM(5, 7, num_layers=layers, batch_first=True, bidirectional=True)
+    lengths = torch.tensor(lengths)
+    mask = torch.arange(int(lengths.max())).unsqueeze(0) < lengths.unsqueeze(1)
+    inputs = torch.randn(len(lengths), int(lengths.max()), 5, requires_grad=True)
+    inputs.data[~mask] = 100.0  # padding must not leak into any real position
+    weights = [inputs, *lstm.parameters()]
+    plain = packed_lstm(lstm, inputs, lengths)
+    plain_grads = torch.autograd.grad((plain * torch.linspace(-1, 1, 14)).sum(), weights)
+    fast = bidirectional_lstm(lstm, inputs, lengths, mask)
+    fast_grads = torch.autograd.grad((fast * torch.linspace(-1, 1, 14)).sum(), weights)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    assert not fast[~mask].any()
+    for fast_grad, plain_grad in zip(fast_grads, plain_grads):
+        assert torch.allclose(fast_grad, plain_grad, atol=1e-5)
+
+
+def test_length_groups_split_where_the_fewest_padded_steps_are_left():
+    # one long sentence among short ones: it runs alone (10 + 4 * 3 cells, not 50)
+    assert length_groups([3, 10, 2, 3, 1]) == [[1], [0, 3, 2, 4]]
+    # equal lengths, or a saving under a fifth: one group, longest first
+    assert length_groups([4, 4, 4]) == [[0, 1, 2]]
+    assert length_groups([5, 4, 5, 5]) == [[0, 2, 3, 1]]
+    rng = random.Random(0)
+    for _ in range(50):
+        lengths = [rng.randint(1, 40) for _ in range(rng.randint(1, 30))]
+        groups = length_groups(lengths)
+        assert sorted(row for group in groups for row in group) == list(range(len(lengths)))
+        cells = sum(len(group) * lengths[group[0]] for group in groups)
+        ordered = sorted(lengths, reverse=True)
+        whole = ordered[0] * len(lengths)
+        best = min([whole] + [ordered[0] * cut + ordered[cut] * (len(lengths) - cut)
+                              for cut in range(1, len(lengths))])
+        if len(groups) == 2:
+            assert cells == best < 0.8 * whole
+        else:
+            assert cells == whole and best >= 0.8 * whole
+
+
+def test_dropout_keeps_the_expected_value_and_is_off_in_evaluation():
+    torch.manual_seed(0)
+    inputs = torch.ones(200, 30, 50)
+    dropped = dropout(inputs, 0.3, training=True)
+    assert dropped.unique().tolist() == pytest.approx([0.0, 1 / 0.7])
+    assert abs((dropped == 0).float().mean().item() - 0.3) < 0.01
+    assert dropout(inputs, 0.3, training=False) is inputs
+    assert dropout(inputs, 0.0, training=True) is inputs
+
+
+def plain_loss(model, batch):
+    """The model's loss computed the plain way: indexing, nn.LSTM on packed input, a loop
+    for the document means, and torchcrf's log-likelihood."""
+    per_word = model.char_encoder(batch.char_ids, batch.char_lengths)
+    inputs = torch.cat([model.word_embedding(batch.word_ids), per_word[batch.word_to_distinct]],
+                       dim=2)
+    encoded = packed_lstm(model.lstm, inputs, batch.lengths)
+    flat_ids = batch.group_ids.reshape(-1)
+    flat = encoded.reshape(flat_ids.shape[0], -1)
+    means = torch.stack([flat[flat_ids == group].mean(dim=0) for group in flat_ids.tolist()])
+    features = torch.cat([encoded, means.view_as(encoded)], dim=2)
+    return -model.crf(model.to_tags(features), batch.tag_ids, batch.mask, reduction="sum")
+
+
+def test_the_models_loss_and_gradients_equal_the_plain_computation():
+    torch.manual_seed(0)
+    config = Config(hidden=8, char_hidden=4, word_dim=8, dropout=0.0, word_unk_prob=0.0,
+                    context_dropout=0.0)
+    sentences = [*SENTENCES, *SENTENCES[::-1]]
+    tagger = build_tagger(sentences, config, "cpu")
+    model = tagger.model.train()
+    data = TrainingData(sentences, tagger.encoder, config, "cpu")
+    batch = data.batch(list(range(len(sentences))), random.Random(0))
+    assert len(length_groups(batch.lengths.tolist())) == 2  # the grouped path runs
+    parameters = list(model.parameters())
+    fast = model.loss(batch)
+    fast_grads = torch.autograd.grad(fast, parameters)
+    plain = plain_loss(model, batch)
+    plain_grads = torch.autograd.grad(plain, parameters)
+    assert fast.item() == pytest.approx(plain.item(), rel=1e-5)
+    for fast_grad, plain_grad in zip(fast_grads, plain_grads):
+        assert torch.allclose(fast_grad, plain_grad, atol=1e-5)
