@@ -95,18 +95,20 @@ def bench_training(train_path: str, threads: int, warmup_batches: int, device: s
             "train_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, device: str) -> dict:
+def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, device: str,
+                  precision: str = "float32") -> dict:
     import torch
 
     from nerlstm.batching import context_ids
     from nerlstm.conll import read_conll
     from nerlstm.modelfile import load_model
-    from nerlstm.tagging import tag_on_cpu_threads
+    from nerlstm.tagging import tag_on_cpu_threads, use_precision
 
     torch.set_num_threads(threads)
     tagger, _ = load_model(model_path, device)
     if device == "cpu":  # as `nerlstm tag` and `eval` do
         tag_on_cpu_threads(tagger, threads)
+    use_precision(tagger, precision)
     sentences = read_conll(test_path, tag_column=None)
     token_lists = [s.tokens for s in sentences]
     contexts = context_ids([s.document for s in sentences])  # documents, as eval reads them
@@ -120,7 +122,17 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, devi
         return time.perf_counter() - start
 
     seconds = median_of(runs, once)
-    return {"tag_tokens": count, "tag_tokens_per_s": count / seconds}
+    suffix = "" if precision == "float32" else f"_{precision}"
+    return {"tag_tokens": count, f"tag_tokens_per_s{suffix}": count / seconds}
+
+
+def has_bfloat16(device: str) -> bool:
+    """Whether the device has bfloat16 arithmetic (``--precision bfloat16`` runs there)."""
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def main() -> None:
@@ -171,6 +183,14 @@ def main() -> None:
         walls, peaks = zip(*(timed(tag_command, test) for _ in range(args.runs)))
         results["tag_process_tokens_per_s"] = results["tag_tokens"] / statistics.median(walls)
         results["tag_peak_rss_mib"] = max(peaks) / 1024
+        if has_bfloat16(args.device):
+            print("tagging in bfloat16...", file=sys.stderr)
+            results.update(bench_tagging(model, str(data / "test.txt"), args.threads,
+                                         args.runs, args.device, "bfloat16"))
+            walls = [timed([*tag_command, "--precision", "bfloat16"], test)[0]
+                     for _ in range(args.runs)]
+            results["tag_process_tokens_per_s_bfloat16"] = (results["tag_tokens"]
+                                                            / statistics.median(walls))
         print("cold start...", file=sys.stderr)
         one = [*nerlstm, "tag", "-m", model, "--threads", str(args.threads),
                "--device", args.device]
@@ -192,6 +212,8 @@ ROWS = [
     ("train_peak_rss_mib", "training peak RSS, MiB", "{:,.0f}"),
     ("tag_tokens_per_s", "tagging in-process, tokens/s", "{:,.0f}"),
     ("tag_process_tokens_per_s", "tagging whole process, tokens/s", "{:,.0f}"),
+    ("tag_tokens_per_s_bfloat16", "tagging in-process bfloat16, tok/s", "{:,.0f}"),
+    ("tag_process_tokens_per_s_bfloat16", "tagging process bfloat16, tok/s", "{:,.0f}"),
     ("tag_peak_rss_mib", "tagging peak RSS, MiB", "{:,.0f}"),
     ("cold_start_s", "cold start, one sentence, s", "{:.2f}"),
     ("import_torch_s", "python -c 'import torch', s", "{:.2f}"),
@@ -208,6 +230,8 @@ def print_table(results: dict, baseline: dict) -> None:
     print(f"{'figure':34} {'now':>12} {'baseline':>12} {'change':>8}")
     for key, label, form in ROWS:
         now = results.get(key)
+        if now is None:  # bfloat16 figures where the device lacks bfloat16
+            continue
         before = baseline.get(key)
         change = f"{(now / before - 1) * 100:+.0f}%" if before else ""
         print(f"{label:34} {form.format(now):>12} "

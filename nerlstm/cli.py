@@ -49,6 +49,14 @@ class OptimizerChoice(str, Enum):
     adam = "adam"
 
 
+class PrecisionChoice(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+Precision = typer.Option(PrecisionChoice.float32, "--precision", help="Arithmetic of the word BiLSTM: float32, or bfloat16 (about 1.6x faster on CPUs with bfloat16 instructions; 2 of 46,435 CoNLL-2003 test tags changed).")
+
+
 class DeviceChoice(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -110,17 +118,20 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _load_tagger(model: Path, device_name: str, threads: int | None):
-    """The model file's tagger and payload, set up to tag on ``threads`` CPU threads."""
+def _load_tagger(model: Path, device_name: str, threads: int | None,
+                 precision: PrecisionChoice = PrecisionChoice.float32):
+    """The model file's tagger and payload, set up to tag on ``threads`` CPU threads in
+    ``precision``."""
     import torch
 
     from nerlstm.modelfile import load_model
-    from nerlstm.tagging import tag_on_cpu_threads
+    from nerlstm.tagging import tag_on_cpu_threads, use_precision
 
     _set_threads(threads)
     tagger, payload = load_model(str(model), device_name)
     if device_name == "cpu":
         tag_on_cpu_threads(tagger, torch.get_num_threads())
+    use_precision(tagger, precision.value)
     return tagger, payload
 
 
@@ -386,6 +397,7 @@ def eval_command(
     batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Sentences per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
+    precision: PrecisionChoice = Precision,
     token_column: int = TokenColumn,
     tag_column: int = TagColumn,
     encoding: str = Encoding,
@@ -399,7 +411,7 @@ def eval_command(
 
     device_name = _choose_device(device)
     data = _read_tagged(data_file, token_column, tag_column, encoding, scheme)
-    tagger, payload = _load_tagger(model, device_name, threads)
+    tagger, payload = _load_tagger(model, device_name, threads, precision)
     scores, predicted = evaluate(tagger, data.sentences, strict=strict, batch_size=batch_size,
                                  alone=alone)
     if errors:
@@ -520,6 +532,7 @@ def tag_command(
     batch_size: int = typer.Option(256, "--batch-size", "-b", min=1, help="Lines tagged together."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="auto, cpu or cuda."),
+    precision: PrecisionChoice = Precision,
     token_column: int = typer.Option(0, "--token-column", help="With --input conll: 0-based column of the token."),
     paragraphs: bool = typer.Option(False, "--paragraphs", help="With text or tokens input: lines up to a blank line are one document, read together by a model trained with document context (--input conll uses -DOCSTART- lines)."),
     encoding: str = Encoding,
@@ -538,7 +551,7 @@ def tag_command(
     from nerlstm.textio import input_lines
 
     device_name = _choose_device(device)
-    tagger, _ = _load_tagger(model, device_name, threads)
+    tagger, _ = _load_tagger(model, device_name, threads, precision)
     sources = [str(path) for path in files] if files else ["-"]
     out = sys.stdout
     lines = _flush_before_waiting(input_lines(sources, encoding), out)

@@ -215,6 +215,8 @@ class BiLstmCrf(nn.Module):
         # occurrences in the document: one clear mention informs the unclear ones.
         self.to_tags = nn.Linear((4 if config.doc_context else 2) * config.hidden, num_tags)
         self.crf = CRF(num_tags, batch_first=True)
+        # The word BiLSTM's arithmetic outside training (see nerlstm.tagging.use_precision).
+        self.lstm_dtype = torch.float32
 
     def emissions(self, batch: Batch) -> torch.Tensor:
         """Tag scores per token, shape (batch, length, tags)."""
@@ -235,7 +237,12 @@ class BiLstmCrf(nn.Module):
             inputs = locked_dropout(inputs, self.config.dropout, self.training)
         else:
             inputs = dropout(inputs, self.config.dropout, self.training)
-        encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask)
+        if self.lstm_dtype != torch.float32 and not self.training:
+            with torch.autocast(inputs.device.type, dtype=self.lstm_dtype):
+                encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask)
+            encoded = encoded.float()
+        else:
+            encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask)
         if locked:
             return locked_dropout(encoded, self.config.dropout, self.training)
         return dropout(encoded, self.config.dropout, self.training)

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 from conftest import DATA, ROOT, default_sigint, run_cli
 
 TEXT = "Peter Blackburn visited Paris.\n\n  The EU said (Reuters) \"House.\" Smith's.\n"
@@ -246,3 +247,43 @@ def test_threads_tag_parts_at_once_and_change_nothing(trained_model, monkeypatch
                   input=source)
     assert two.exit_code == 0 and pools == [2]
     assert two.stdout == one.stdout
+
+
+BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@pytest.mark.skipif(not BF16, reason="this CPU has no bfloat16 instructions")
+def test_bfloat16_tags_as_float32_does_on_the_test_data(trained_model):
+    test = DATA / "test.txt"
+    plain = run_cli("eval", test, "-m", trained_model, "--json")
+    fast = run_cli("eval", test, "-m", trained_model, "--json", "--precision", "bfloat16")
+    assert plain.exit_code == 0 and fast.exit_code == 0, fast.output
+    assert json.loads(fast.stdout)["f1"] == pytest.approx(json.loads(plain.stdout)["f1"], abs=0.01)
+    line = "Peter Blackburn visited Paris .\n" * 3
+    tagged = run_cli("tag", "-m", trained_model, "-i", "tokens", "--precision", "bfloat16",
+                     input=line)
+    assert tagged.exit_code == 0 and tagged.stdout.count("[PER Peter Blackburn]") == 3
+
+
+@pytest.mark.skipif(not BF16, reason="this CPU has no bfloat16 instructions")
+def test_bfloat16_runs_the_word_bilstm_in_bfloat16(trained_model):
+    from nerlstm.modelfile import load_model
+    from nerlstm.tagging import use_precision
+
+    tagger, _ = load_model(str(trained_model))
+    batch = tagger.encoder.batch([["Peter", "Blackburn", "visited", "Paris", "."]], [0])
+    with torch.inference_mode():
+        plain = tagger.model.eval().encode(batch)
+        use_precision(tagger, "bfloat16")
+        fast = tagger.model.encode(batch)
+    assert fast.dtype == torch.float32
+    assert not torch.equal(fast, plain) and torch.allclose(fast, plain, atol=0.05)
+
+
+def test_bfloat16_without_the_instructions_is_a_usage_error(trained_model, monkeypatch):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    result = run_cli("tag", "-m", trained_model, "--precision", "bfloat16", input="Paris\n")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("error: --precision bfloat16: this CPU has no bfloat16 "
+                                     "instructions (AVX512-BF16 or AMX), where it is slower "
+                                     "than float32")
