@@ -168,18 +168,16 @@ def _padded_bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: tor
     rows, length, _ = inputs.shape
     backwards = reversed_within_lengths(lengths, length, inputs.device).unsqueeze(2)
     initial = inputs.new_zeros(1, rows, lstm.hidden_size)
-    weights = lstm._flat_weights
-    per_layer = len(weights) // lstm.num_layers  # both directions' weights (and biases)
+    # per layer, the forward direction's weights (and biases), then the backward one's
+    weights = lstm.all_weights
     outputs = inputs
     for layer in range(lstm.num_layers):
         if layer:
             outputs = dropout(outputs, lstm.dropout, lstm.training)
-        layer_weights = weights[layer * per_layer:(layer + 1) * per_layer]
-        half = per_layer // 2
-        forward, _, _ = torch.lstm(outputs, (initial, initial), layer_weights[:half], lstm.bias,
+        forward, _, _ = torch.lstm(outputs, (initial, initial), weights[2 * layer], lstm.bias,
                                    1, 0.0, lstm.training, False, True)
         flipped = outputs.gather(1, backwards.expand(-1, -1, outputs.shape[2]))
-        backward, _, _ = torch.lstm(flipped, (initial, initial), layer_weights[half:],
+        backward, _, _ = torch.lstm(flipped, (initial, initial), weights[2 * layer + 1],
                                     lstm.bias, 1, 0.0, lstm.training, False, True)
         backward = backward.gather(1, backwards.expand(-1, -1, backward.shape[2]))
         outputs = torch.cat([forward, backward], dim=2)
