@@ -125,18 +125,13 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     groups = length_groups(lengths.tolist())
     if len(groups) == 1:
         return _padded_bidirectional_lstm(lstm, inputs, lengths) * mask.unsqueeze(2)
-    length = inputs.shape[1]
-    outputs = []
+    encoded = inputs.new_zeros(inputs.shape[0], inputs.shape[1], 2 * lstm.hidden_size)
     for rows in groups:
         group_length = int(lengths[rows[0]])
         index = torch.tensor(rows, device=inputs.device)
-        encoded = _padded_bidirectional_lstm(lstm, inputs.index_select(0, index)[:, :group_length],
-                                             lengths[rows])
-        outputs.append(nn.functional.pad(encoded, (0, 0, 0, length - group_length)))
-    in_group_order = [row for rows in groups for row in rows]
-    back = torch.empty(len(in_group_order), dtype=torch.long)
-    back[in_group_order] = torch.arange(len(in_group_order))
-    return torch.cat(outputs).index_select(0, back.to(inputs.device)) * mask.unsqueeze(2)
+        encoded[index, :group_length] = _padded_bidirectional_lstm(
+            lstm, inputs.index_select(0, index)[:, :group_length], lengths[rows])
+    return encoded * mask.unsqueeze(2)
 
 
 # Splitting a batch must save at least this share of its padded steps: each extra
