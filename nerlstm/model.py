@@ -129,8 +129,9 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     for rows in groups:
         group_length = int(lengths[rows[0]])
         index = torch.tensor(rows, device=inputs.device)
-        encoded[index, :group_length] = _padded_bidirectional_lstm(
+        states = _padded_bidirectional_lstm(
             lstm, inputs.index_select(0, index)[:, :group_length], lengths[rows])
+        encoded[index, :group_length] = states.to(encoded.dtype)  # bfloat16 under autocast
     return encoded * mask.unsqueeze(2)
 
 
