@@ -10,10 +10,20 @@ import pytest
 from typer.testing import CliRunner
 
 from nerlstm.cli import app
+from nerlstm.conll import Sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 SHARED = ROOT.parent / "shared" / "data"
+
+# Four tagged sentences for unit tests of batching and the model.
+SENTENCES = [
+    Sentence(["Peter", "Blackburn", "visited", "Paris", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
+    Sentence(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"]),
+    Sentence(["Paris"], ["B-LOC"]),
+    Sentence(["The", "EU", "said", "Peter", "'s", "call", "to", "Paris", "failed", "."],
+             ["O", "B-ORG", "O", "B-PER", "O", "O", "O", "B-LOC", "O", "O"]),
+]
 
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(), reason="../shared/data (the benchmark corpora) is not beside the project")

@@ -2,6 +2,7 @@ import random
 
 import pytest
 import torch
+from conftest import SENTENCES
 
 from nerlstm.batching import (
     MAX_CONTEXT_SENTENCES,
@@ -11,16 +12,7 @@ from nerlstm.batching import (
     padded_rows,
 )
 from nerlstm.config import Config
-from nerlstm.conll import Sentence
 from nerlstm.training import build_tagger
-
-SENTENCES = [
-    Sentence(["Peter", "Blackburn", "visited", "Paris", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
-    Sentence(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"]),
-    Sentence(["Paris"], ["B-LOC"]),
-    Sentence(["The", "EU", "said", "Peter", "'s", "call", "to", "Paris", "failed", "."],
-             ["O", "B-ORG", "O", "B-PER", "O", "O", "O", "B-LOC", "O", "O"]),
-]
 
 
 def test_batches_group_similar_lengths_and_cover_every_sentence():

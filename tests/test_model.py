@@ -4,20 +4,12 @@ import random
 
 import pytest
 import torch
+from conftest import SENTENCES
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nerlstm.config import Config
-from nerlstm.conll import Sentence
 from nerlstm.model import bidirectional_lstm, dropout, length_groups
 from nerlstm.training import TrainingData, build_tagger
-
-SENTENCES = [
-    Sentence(["Peter", "Blackburn", "visited", "Paris", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
-    Sentence(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"]),
-    Sentence(["Paris"], ["B-LOC"]),
-    Sentence(["The", "EU", "said", "Peter", "'s", "call", "to", "Paris", "failed", "."],
-             ["O", "B-ORG", "O", "B-PER", "O", "O", "O", "B-LOC", "O", "O"]),
-]
 
 
 def packed_lstm(lstm, inputs, lengths):
