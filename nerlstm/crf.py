@@ -72,11 +72,7 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> t
 
 def log_partition(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> torch.Tensor:
     """Log of the sum over all tag paths of exp(path score), per sentence; shape (batch,)."""
-    alpha = scores.start + emissions[:, 0]
-    for step in range(1, emissions.shape[1]):
-        stepped = torch.logsumexp(alpha.unsqueeze(2) + scores.transitions, dim=1) + emissions[:, step]
-        alpha = torch.where(mask[:, step].unsqueeze(1), stepped, alpha)
-    return torch.logsumexp(alpha + scores.end, dim=1)
+    return torch.logsumexp(forward_scores(emissions, mask, scores)[:, -1] + scores.end, dim=1)
 
 
 def forward_scores(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -231,12 +233,10 @@ class BiLstmCrf(nn.Module):
             inputs = locked_dropout(inputs, self.config.dropout, self.training)
         else:
             inputs = dropout(inputs, self.config.dropout, self.training)
-        if self.lstm_dtype != torch.float32 and not self.training:
-            with torch.autocast(inputs.device.type, dtype=self.lstm_dtype):
-                encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask)
-            encoded = encoded.float()
-        else:
-            encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask)
+        reduced = self.lstm_dtype != torch.float32 and not self.training
+        with (torch.autocast(inputs.device.type, dtype=self.lstm_dtype) if reduced
+              else contextlib.nullcontext()):
+            encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask).float()
         if locked:
             return locked_dropout(encoded, self.config.dropout, self.training)
         return dropout(encoded, self.config.dropout, self.training)
