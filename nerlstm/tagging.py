@@ -247,8 +247,8 @@ PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def use_precision(tagger: Tagger, precision: str) -> None:
-    """Run ``tagger``'s word BiLSTM in ``precision``: float32, or bfloat16, which tags about
-    1.6 times faster on a CPU with bfloat16 instructions (CoNLL-2003 test: 2 tags of 46,435
+    """Run ``tagger``'s word BiLSTM in ``precision``: float32, or bfloat16, which tags 1.4-1.6
+    times faster on a CPU with bfloat16 instructions (CoNLL-2003 test: 2 tags of 46,435
     changed). Raises NerlstmError where the device lacks them: emulated, bfloat16 is slower."""
     if precision == "bfloat16":
         if tagger.device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
