@@ -126,15 +126,6 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, devi
     return {"tag_tokens": count, f"tag_tokens_per_s{suffix}": count / seconds}
 
 
-def has_bfloat16(device: str) -> bool:
-    """Whether the device has bfloat16 arithmetic (``--precision bfloat16`` runs there)."""
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train/test.txt")
@@ -183,6 +174,8 @@ def main() -> None:
         walls, peaks = zip(*(timed(tag_command, test) for _ in range(args.runs)))
         results["tag_process_tokens_per_s"] = results["tag_tokens"] / statistics.median(walls)
         results["tag_peak_rss_mib"] = max(peaks) / 1024
+        from nerlstm.tagging import has_bfloat16
+
         if has_bfloat16(args.device):
             print("tagging in bfloat16...", file=sys.stderr)
             results.update(bench_tagging(model, str(data / "test.txt"), args.threads,

@@ -12,6 +12,8 @@ import pytest
 import torch
 from conftest import DATA, ROOT, default_sigint, run_cli
 
+from nerlstm.tagging import has_bfloat16
+
 TEXT = "Peter Blackburn visited Paris.\n\n  The EU said (Reuters) \"House.\" Smith's.\n"
 
 
@@ -249,7 +251,7 @@ def test_threads_tag_parts_at_once_and_change_nothing(trained_model, monkeypatch
     assert two.stdout == one.stdout
 
 
-BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+BF16 = has_bfloat16("cpu")
 
 
 @pytest.mark.skipif(not BF16, reason="this CPU has no bfloat16 instructions")
