@@ -188,6 +188,9 @@ def test_a_resumed_training_reports_the_whole_run(tmp_path, sigint_raises):
                      "--resume", f"{model}.ckpt")
     assert result.exit_code == 0, result.output
     summary = next(line for line in result.output.splitlines() if line.startswith("best epoch"))
-    assert summary.startswith("best epoch 3 of 3:"), summary
+    rows = [json.loads(line) for line in open(f"{model}.metrics.jsonl", encoding="utf-8")]
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    best = max(rows, key=lambda row: row["dev_f1"])["epoch"]  # first of equals, as training keeps
+    assert summary.startswith(f"best epoch {best} of 3:"), summary
     assert len(summary.split("by epoch ")[1].split()[0]) == 3  # a bar for each epoch
     assert "since resuming" in result.output

@@ -5,7 +5,7 @@ import torch
 from torchcrf import CRF
 
 from nerlstm import schemes
-from nerlstm.crf import constrained_scores, log_partition, viterbi
+from nerlstm.crf import backward_scores, constrained_scores, forward_scores, log_partition, viterbi
 
 
 def path_score(emissions, path, scores):
@@ -24,6 +24,26 @@ def random_problem(seed, num_tags=5, batch=4, length=5):
     lengths = torch.tensor([length, 1, 3, length - 1][:batch])
     mask = torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)
     return crf, emissions, mask, lengths
+
+
+def plain_forward_backward(emissions, mask, scores):
+    """The forward and backward recursions as logsumexp over every pair of tags, one sentence
+    at a time: alpha and beta of shape (length, tags) per sentence, and log Z."""
+    results = []
+    for row in range(emissions.shape[0]):
+        length = int(mask[row].sum())
+        own = emissions[row, :length]
+        alpha = [scores.start + own[0]]
+        for step in range(1, length):
+            alpha.append(torch.logsumexp(alpha[-1].unsqueeze(1) + scores.transitions, 0)
+                         + own[step])
+        beta = [scores.end]
+        for step in range(length - 2, -1, -1):
+            beta.append(torch.logsumexp(scores.transitions + own[step + 1] + beta[-1], 1))
+        beta.reverse()
+        log_z = torch.logsumexp(alpha[-1] + scores.end, 0)
+        results.append((torch.stack(alpha), torch.stack(beta), log_z))
+    return results
 
 
 def unconstrained(crf):
@@ -74,6 +94,33 @@ def test_constrained_viterbi_is_the_best_well_formed_path():
                        if schemes.convert([tags[i] for i in p], "bioes") == [tags[i] for i in p]]
         expected = max(well_formed, key=lambda p: path_score(emissions[row], p, plain).item())
         assert best[row, :length].tolist() == list(expected)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize("spread", [1.0, 30.0])
+def test_forward_and_backward_scores_equal_the_logsumexp_recursions(constrained, spread):
+    """The product form (log_matmul) against logsumexp over tag pairs, with forbidden
+    transitions and with emissions far apart (terms of e^-100 and less)."""
+    tags = schemes.tag_set(["LOC", "PER"], "bioes")
+    crf, emissions, mask, lengths = random_problem(9, num_tags=len(tags), batch=4, length=9)
+    emissions = emissions * spread
+    scores = (constrained_scores(crf, *schemes.allowed_transitions(tags, "bioes"))
+              if constrained else unconstrained(crf))
+    with torch.no_grad():
+        alpha, beta = forward_scores(emissions, mask, scores), backward_scores(emissions, mask, scores)
+        log_z = log_partition(emissions, mask, scores)
+        for row, (plain_alpha, plain_beta, plain_log_z) in enumerate(
+                plain_forward_backward(emissions, mask, scores)):
+            length = int(lengths[row])
+            assert log_z[row].item() == pytest.approx(plain_log_z.item(), rel=1e-5, abs=1e-4)
+            marginals = (alpha[row, :length] + beta[row, :length] - log_z[row]).exp()
+            plain_marginals = (plain_alpha + plain_beta - plain_log_z).exp()
+            # float32 rounds scores of hundreds (spread 30) to about 1e-5 each
+            assert torch.allclose(marginals, plain_marginals, atol=1e-5 * spread)
+            # Where a prefix or suffix is possible at all, its score is the same.
+            for ours, plain in ((alpha[row, :length], plain_alpha), (beta[row, :length], plain_beta)):
+                possible = plain > plain.amax(dim=1, keepdim=True) - 80
+                assert torch.allclose(ours[possible], plain[possible], rtol=1e-5, atol=1e-3)
 
 
 def test_forward_backward_segment_probabilities_match_brute_force():
@@ -133,12 +180,12 @@ def test_entity_scores_are_span_marginals(scheme):
         assert abs(entity.score - float(expected)) < 1e-4
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_negative_log_likelihood_and_its_gradients_equal_torchcrf(seed):
+@pytest.mark.parametrize("seed, spread", [(0, 1.0), (1, 1.0), (2, 1.0), (3, 20.0)])
+def test_negative_log_likelihood_and_its_gradients_equal_torchcrf(seed, spread):
     from nerlstm.crf import negative_log_likelihood
 
     crf, emissions, mask, _ = random_problem(seed, num_tags=6, batch=4, length=7)
-    emissions.requires_grad_(True)
+    emissions = (emissions * spread).requires_grad_(True)
     tags = torch.randint(0, crf.num_tags, mask.shape)
     # positions past a sentence's end hold any tag: they must not count
     tags[~mask] = torch.randint(0, crf.num_tags, (int((~mask).sum()),))
@@ -149,7 +196,7 @@ def test_negative_log_likelihood_and_its_gradients_equal_torchcrf(seed):
     fast_grads = torch.autograd.grad(fast * 1.7, wanted)
     assert fast.item() == pytest.approx(reference.item(), rel=1e-6)
     for fast_grad, reference_grad in zip(fast_grads, reference_grads):
-        assert torch.allclose(fast_grad, reference_grad, atol=1e-5)
+        assert torch.allclose(fast_grad, reference_grad, atol=1e-5 * spread)
     assert fast_grads[0][~mask].abs().max() == 0  # no gradient to padding
 
 
@@ -161,7 +208,8 @@ def test_negative_log_likelihood_weights_each_sentence_by_its_incoming_gradient(
     weights = torch.tensor([0.5, -1.0, 2.0, 0.0])
     fast = _LogPartition.apply(emissions, mask, crf.start_transitions, crf.end_transitions,
                                crf.transitions)
-    plain = log_partition(emissions, mask, unconstrained(crf))
+    scores = unconstrained(crf)
+    plain = torch.stack([log_z for _, _, log_z in plain_forward_backward(emissions, mask, scores)])
     assert torch.allclose(fast, plain, atol=1e-5)
     wanted = [emissions, *crf.parameters()]
     for fast_grad, plain_grad in zip(torch.autograd.grad((fast * weights).sum(), wanted),

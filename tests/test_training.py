@@ -19,6 +19,7 @@ from nerlstm.training import (
     WeightAverage,
     checkpoint_path,
     load_checkpoint,
+    make_optimizer,
     metrics_log_path,
     train,
 )
@@ -282,3 +283,25 @@ def test_trimming_during_training_changes_nothing(data, tmp_path, monkeypatch):
     assert batches > 3 * len(calls) and len(calls) == CONFIG.epochs  # before each dev scoring
     trimmed, plain = weights(tmp_path / "trimmed.pt"), weights(tmp_path / "plain.pt")
     assert all(torch.equal(trimmed[name], plain[name]) for name in plain)
+
+
+def test_the_fused_sgd_step_equals_plain_sgd():
+    """make_optimizer's fused SGD against torch's loop over parameters, momentum included."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 3))
+    plain_model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 3))
+    plain_model.load_state_dict(model.state_dict())
+    config = Config()
+    fused = make_optimizer(model, config)
+    plain = torch.optim.SGD(plain_model.parameters(), lr=config.lr, momentum=config.momentum)
+    assert fused.defaults["fused"]
+    initial = model[1].weight.detach().clone()
+    for _ in range(4):
+        ids = torch.randint(0, 50, (6,))
+        for each, optimizer in ((model, fused), (plain_model, plain)):
+            optimizer.zero_grad()
+            each(ids).pow(2).sum().backward()
+            optimizer.step()
+    for ours, theirs in zip(model.parameters(), plain_model.parameters()):
+        assert torch.allclose(ours, theirs, rtol=0, atol=1e-7)
+    assert not torch.allclose(model[1].weight, initial)  # the steps did move the weights
