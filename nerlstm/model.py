@@ -224,8 +224,19 @@ class BiLstmCrf(nn.Module):
         """Tag scores per token, shape (batch, length, tags)."""
         encoded = self.encode(batch)
         if self.config.doc_context:
-            encoded = torch.cat([encoded, pooled_by_group(encoded, batch.group_ids)], dim=2)
+            return self.tag_scores_in_context(encoded, batch.group_ids)
         return self.to_tags(encoded)
+
+    def tag_scores_in_context(self, states: torch.Tensor, group_ids: torch.Tensor
+                              ) -> torch.Tensor:
+        """``to_tags`` of each token's states joined with their mean over its group
+        (:func:`pooled_by_group`), pooling after the product: the mean of the products is
+        the product of the mean, and there are far fewer tags than state features."""
+        hidden = states.shape[-1]
+        weight = self.to_tags.weight
+        both = nn.functional.linear(states, torch.cat([weight[:, :hidden], weight[:, hidden:]]))
+        own, shared = both.split(weight.shape[0], dim=-1)
+        return own + pooled_by_group(shared, group_ids) + self.to_tags.bias
 
     def encode(self, batch: Batch) -> torch.Tensor:
         """The word BiLSTM's states, shape (batch, length, 2 * hidden); no document pooling."""

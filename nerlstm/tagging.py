@@ -23,7 +23,7 @@ from nerlstm.crf import (
     viterbi,
 )
 from nerlstm.errors import NerlstmError
-from nerlstm.model import BiLstmCrf, pooled_by_group
+from nerlstm.model import BiLstmCrf
 from nerlstm.textio import PAUSE, Line
 
 # Document pooling runs over whole contexts of at least this many batches' sentences at a
@@ -208,8 +208,8 @@ class Tagger:
                                                       len(group_of))
                                   for index in chunk for token in token_lists[index]],
                                  device=flat.device)
-        features = torch.cat([flat, pooled_by_group(flat, group_ids)], dim=1)
-        per_sentence = dict(zip(chunk, self.model.to_tags(features).split(lengths)))
+        scores = self.model.tag_scores_in_context(flat, group_ids)
+        per_sentence = dict(zip(chunk, scores.split(lengths)))
         for group in batch_indices(lengths, batch_size):
             indices = [chunk[i] for i in group]
             emissions = pad_sequence([per_sentence[i] for i in indices], batch_first=True)
