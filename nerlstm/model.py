@@ -132,15 +132,18 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     """
     groups = length_groups(lengths.tolist())
     if len(groups) == 1:
-        return _padded_bidirectional_lstm(lstm, inputs, lengths) * mask.unsqueeze(2)
-    encoded = inputs.new_zeros(inputs.shape[0], inputs.shape[1], 2 * lstm.hidden_size)
-    for rows in groups:
-        group_length = int(lengths[rows[0]])
-        index = torch.tensor(rows, device=inputs.device)
-        states = _padded_bidirectional_lstm(
-            lstm, inputs.index_select(0, index)[:, :group_length], lengths[rows])
-        encoded[index, :group_length] = states.to(encoded.dtype)  # bfloat16 under autocast
-    return encoded * mask.unsqueeze(2)
+        encoded = _padded_bidirectional_lstm(lstm, inputs, lengths)
+    else:
+        # Left uninitialised: the shorter group's rows end before the batch's longest, and
+        # only padding is never written (then zeroed below, garbage and all).
+        encoded = inputs.new_empty(inputs.shape[0], inputs.shape[1], 2 * lstm.hidden_size)
+        for rows in groups:
+            group_length = int(lengths[rows[0]])
+            index = torch.tensor(rows, device=inputs.device)
+            states = _padded_bidirectional_lstm(
+                lstm, inputs.index_select(0, index)[:, :group_length], lengths[rows])
+            encoded[index, :group_length] = states.to(encoded.dtype)  # bfloat16 under autocast
+    return torch.where(mask.unsqueeze(2), encoded, 0.0)
 
 
 # Splitting a batch must save at least this share of its padded steps: each extra
@@ -232,10 +235,18 @@ class BiLstmCrf(nn.Module):
         """``to_tags`` of each token's states joined with their mean over its group
         (:func:`pooled_by_group`), pooling after the product: the mean of the products is
         the product of the mean, and there are far fewer tags than state features."""
+        return self.pool_tag_scores(self.tag_scores_to_pool(states), group_ids)
+
+    def tag_scores_to_pool(self, states: torch.Tensor) -> torch.Tensor:
+        """Shape (..., 2 * tags): the output layer's products with a token's own states,
+        then with the states it shares with its group, before any pooling."""
         hidden = states.shape[-1]
         weight = self.to_tags.weight
-        both = nn.functional.linear(states, torch.cat([weight[:, :hidden], weight[:, hidden:]]))
-        own, shared = both.split(weight.shape[0], dim=-1)
+        return nn.functional.linear(states, torch.cat([weight[:, :hidden], weight[:, hidden:]]))
+
+    def pool_tag_scores(self, products: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+        """Tag scores from :meth:`tag_scores_to_pool`'s products of the tokens of whole groups."""
+        own, shared = products.split(self.to_tags.out_features, dim=-1)
         return own + pooled_by_group(shared, group_ids) + self.to_tags.bias
 
     def encode(self, batch: Batch) -> torch.Tensor:

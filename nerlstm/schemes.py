@@ -96,6 +96,9 @@ def spans(tags: Sequence[str]) -> list[Span]:
     start = None
     previous = OUTSIDE
     for index, tag in enumerate(list(tags) + [OUTSIDE]):
+        if tag == OUTSIDE and start is None:
+            previous = tag  # outside after outside or an ended chunk: nothing starts or ends
+            continue
         if start is not None and _ends_chunk(previous, tag):
             found.append(Span(split_tag(previous)[1], start, index))
             start = None

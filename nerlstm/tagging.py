@@ -195,20 +195,22 @@ class Tagger:
                          contexts: Sequence[int], batch_size: int
                          ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         lengths = [len(token_lists[i]) for i in chunk]
-        states: dict[int, torch.Tensor] = {}
+        to_pool: dict[int, torch.Tensor] = {}
         for group in batch_indices(lengths, batch_size):
             indices = [chunk[i] for i in group]
             batch = self.encoder.batch(token_lists, indices, with_groups=False).to(self.device)
-            encoded = self.model.encode(batch)
+            # Only the output layer's products go on to the pooling: two scores per tag and
+            # token, not the BiLSTM's states.
+            products = self.model.tag_scores_to_pool(self.model.encode(batch))
             for row, index in enumerate(indices):
-                states[index] = encoded[row, :len(token_lists[index])]
-        flat = torch.cat([states[index] for index in chunk])
+                to_pool[index] = products[row, :len(token_lists[index])]
+        flat = torch.cat([to_pool[index] for index in chunk])
         group_of: dict[tuple[int, str], int] = {}
         group_ids = torch.tensor([group_of.setdefault((contexts[index], token.lower()),
                                                       len(group_of))
                                   for index in chunk for token in token_lists[index]],
                                  device=flat.device)
-        scores = self.model.tag_scores_in_context(flat, group_ids)
+        scores = self.model.pool_tag_scores(flat, group_ids)
         per_sentence = dict(zip(chunk, scores.split(lengths)))
         for group in batch_indices(lengths, batch_size):
             indices = [chunk[i] for i in group]
