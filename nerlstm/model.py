@@ -134,8 +134,7 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     if len(groups) == 1:
         encoded = _padded_bidirectional_lstm(lstm, inputs, lengths)
     else:
-        # Left uninitialised: the shorter group's rows end before the batch's longest, and
-        # only padding is never written (then zeroed below, garbage and all).
+        # Uninitialised: what no group writes is padding, zeroed below.
         encoded = inputs.new_empty(inputs.shape[0], inputs.shape[1], 2 * lstm.hidden_size)
         for rows in groups:
             group_length = int(lengths[rows[0]])
