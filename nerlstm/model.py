@@ -128,9 +128,10 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     A packed sequence takes ATen's step-by-step LSTM, whose autograd records each time step;
     padded input takes the fused oneDNN LSTM on a CPU, one operation each way. A batch of
     whole documents is mostly padding (59% on CoNLL-2003), so its long and short sentences
-    run apart when that saves enough padded steps.
+    run apart when that saves enough padded steps: in training in at most two groups
+    (:func:`length_groups`), outside it in as many as pay (:func:`cheapest_length_groups`).
     """
-    groups = length_groups(lengths.tolist())
+    groups = (length_groups if lstm.training else cheapest_length_groups)(lengths.tolist())
     if len(groups) == 1:
         encoded = _padded_bidirectional_lstm(lstm, inputs, lengths)
     else:
@@ -164,6 +165,36 @@ def length_groups(lengths: list[int]) -> list[list[int]]:
     if best_cells > (1.0 - MIN_GROUP_SAVING) * whole:
         return [order]
     return [order[:best_cut], order[best_cut:]]
+
+
+# Outside training, an LSTM call costs about the same per padded cell (row and time step)
+# at 4 rows as at 256, so padding is pure waste and extra groups are cheap: a group costs
+# about one more cell per time step and this many cells for its calls and copies. In
+# training, each group adds a backward pass as well: more than two groups were slower.
+GROUP_CELLS = 8
+
+
+def cheapest_length_groups(lengths: list[int]) -> list[list[int]]:
+    """Row indices, longest first, cut into the runs of similar length that cost least:
+    padded cells, plus one cell per time step and GROUP_CELLS for each run."""
+    order = sorted(range(len(lengths)), key=lambda row: -lengths[row])
+    # Runs never split rows of equal length: cut points are where the length changes.
+    starts = [position for position in range(len(order))
+              if position == 0 or lengths[order[position]] != lengths[order[position - 1]]]
+    bounds = [*starts, len(order)]
+    # cost[j]: the cheapest cutting of the rows before bounds[j]; cut[j]: its last run's start
+    cost = [0] + [0] * len(starts)
+    cut = [0] * (len(starts) + 1)
+    for j in range(1, len(bounds)):
+        cost[j], cut[j] = min(
+            (cost[i] + lengths[order[bounds[i]]] * (bounds[j] - bounds[i] + 1) + GROUP_CELLS, i)
+            for i in range(j))
+    groups = []
+    j = len(starts)
+    while j:
+        groups.append(order[bounds[cut[j]]:bounds[j]])
+        j = cut[j]
+    return groups[::-1]
 
 
 def _padded_bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor

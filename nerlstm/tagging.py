@@ -96,7 +96,7 @@ class Tagger:
         nonempty = [index for index, tokens in enumerate(token_lists) if tokens]
         if not self.encoder.doc_context:
             contexts = None  # a model without document context reads each sentence alone
-        parts = self._parts(nonempty, contexts)
+        parts = self._parts(token_lists, nonempty, contexts)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -119,19 +119,24 @@ class Tagger:
     # A part smaller than this is not worth a thread of its own.
     MIN_PART_SENTENCES = 64
 
-    def _parts(self, nonempty: list[int], contexts: Sequence[int] | None) -> list[list[int]]:
-        """``nonempty`` cut into up to ``workers`` runs of about equal size, never inside a
-        context."""
+    def _parts(self, token_lists: Sequence[Sequence[str]], nonempty: list[int],
+               contexts: Sequence[int] | None) -> list[list[int]]:
+        """``nonempty`` cut into up to ``workers`` runs of about equal numbers of tokens,
+        never inside a context. Tokens, not sentences: the last worker to finish sets the
+        time, and the halves of CoNLL-2003 test by sentences hold 21,063 and 25,372 tokens."""
         count = min(self.workers, len(nonempty) // self.MIN_PART_SENTENCES)
         if count <= 1:
             return [nonempty]
+        total = sum(len(token_lists[index]) for index in nonempty)
         parts: list[list[int]] = [[]]
+        done = 0
         for position, index in enumerate(nonempty):
             boundary = (contexts is None or position == 0
                         or contexts[index] != contexts[nonempty[position - 1]])
-            if boundary and len(parts) < count and position >= len(parts) * len(nonempty) / count:
+            if boundary and len(parts) < count and done >= len(parts) * total / count:
                 parts.append([])
             parts[-1].append(index)
+            done += len(token_lists[index])
         return parts
 
     def _tag_part(self, token_lists: Sequence[Sequence[str]], part: list[int],

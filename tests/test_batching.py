@@ -284,14 +284,19 @@ def test_parts_for_worker_threads_never_cut_a_context_and_keep_every_sentence():
     tagger.workers = 3
     rng = random.Random(5)
     contexts = sorted(rng.randrange(40) for _ in range(400))
+    # the later sentences are longer: equal numbers of sentences would not be equal work
+    tokens = [["w"] * (1 + index // 20 + rng.randrange(5)) for index in range(400)]
     nonempty = [index for index in range(400) if index % 7]
-    parts = tagger._parts(nonempty, contexts)
+    parts = tagger._parts(tokens, nonempty, contexts)
     assert len(parts) == 3
     assert [index for part in parts for index in part] == nonempty
     owners = [{contexts[index] for index in part} for part in parts]
     assert not (owners[0] & owners[1] or owners[1] & owners[2] or owners[0] & owners[2])
-    assert min(map(len, parts)) > len(nonempty) / 6  # about equal shares
-    assert len(tagger._parts(nonempty[:100], contexts)) == 1  # too little to share
+    part_tokens = [sum(len(tokens[index]) for index in part) for part in parts]
+    # about equal shares of tokens (a part ends at the first context boundary past its share)
+    assert max(part_tokens) - min(part_tokens) < 0.1 * sum(part_tokens)
+    assert len(parts[0]) > len(parts[2])  # so the short sentences' part has more of them
+    assert len(tagger._parts(tokens, nonempty[:100], contexts)) == 1  # too little to share
 
 
 @pytest.mark.parametrize("with_contexts", [True, False])
@@ -304,7 +309,7 @@ def test_tagging_in_worker_threads_equals_tagging_in_one(with_contexts):
     contexts = sorted(rng.randrange(30) for _ in range(300)) if with_contexts else None
     plain = tagger.tag(tokens, batch_size=16, contexts=contexts, scores=True)
     tagger.workers = 3
-    assert len(tagger._parts([i for i, t in enumerate(tokens) if t], contexts)) == 3
+    assert len(tagger._parts(tokens, [i for i, t in enumerate(tokens) if t], contexts)) == 3
     threaded = tagger.tag(tokens, batch_size=16, contexts=contexts, scores=True)
     assert [t.tags for t in threaded] == [t.tags for t in plain]
     plain_scores = [e.score for t in plain for e in t.entities]

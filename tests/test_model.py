@@ -8,7 +8,13 @@ from conftest import SENTENCES
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nerlstm.config import Config
-from nerlstm.model import bidirectional_lstm, dropout, length_groups
+from nerlstm.model import (
+    GROUP_CELLS,
+    bidirectional_lstm,
+    cheapest_length_groups,
+    dropout,
+    length_groups,
+)
 from nerlstm.training import TrainingData, build_tagger
 
 
@@ -36,6 +42,51 @@ def test_bidirectional_lstm_and_its_gradients_equal_nn_lstm_on_packed_input(laye
     assert not fast[~mask].any()
     for fast_grad, plain_grad in zip(fast_grads, plain_grads):
         assert torch.allclose(fast_grad, plain_grad, atol=1e-5)
+
+
+def test_outside_training_the_lstm_runs_in_many_length_groups_with_the_same_states():
+    torch.manual_seed(3)
+    lstm = torch.nn.LSTM(5, 7, batch_first=True, bidirectional=True).eval()
+    lengths = torch.tensor([60, 1, 30, 2, 60, 8, 30, 45, 1, 3, 15, 15])
+    assert len(cheapest_length_groups(lengths.tolist())) >= 4
+    mask = torch.arange(int(lengths.max())).unsqueeze(0) < lengths.unsqueeze(1)
+    inputs = torch.randn(len(lengths), int(lengths.max()), 5)
+    inputs[~mask] = 100.0
+    with torch.inference_mode():
+        fast = bidirectional_lstm(lstm, inputs, lengths, mask)
+        plain = packed_lstm(lstm, inputs, lengths)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    assert not fast[~mask].any()
+
+
+def every_cutting(rows: list[int]):
+    """Every way to cut ``rows`` into consecutive runs."""
+    if not rows:
+        yield []
+        return
+    for end in range(1, len(rows) + 1):
+        for rest in every_cutting(rows[end:]):
+            yield [rows[:end], *rest]
+
+
+def test_cheapest_length_groups_cost_least_of_every_cutting():
+    def cost(groups, lengths):
+        longest = [max(lengths[row] for row in group) for group in groups]
+        return sum(top * (len(group) + 1) + GROUP_CELLS for top, group in zip(longest, groups))
+
+    rng = random.Random(1)
+    for _ in range(60):
+        lengths = [rng.choice([1, 2, 3, 5, 8, 20, 40]) for _ in range(rng.randint(1, 9))]
+        groups = cheapest_length_groups(lengths)
+        order = [row for group in groups for row in group]
+        assert sorted(order) == list(range(len(lengths)))
+        assert [lengths[row] for row in order] == sorted(lengths, reverse=True)
+        longest_first = sorted(range(len(lengths)), key=lambda row: -lengths[row])
+        best = min(cost(cutting, lengths) for cutting in every_cutting(longest_first))
+        assert cost(groups, lengths) == best
+    assert cheapest_length_groups([4, 4, 4]) == [[0, 1, 2]]
+    # one long row among short ones runs alone; rows of the same length stay together
+    assert cheapest_length_groups([60, 2, 2, 2, 2, 2]) == [[0], [1, 2, 3, 4, 5]]
 
 
 def test_length_groups_split_where_the_fewest_padded_steps_are_left():
