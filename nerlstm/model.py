@@ -199,9 +199,19 @@ def cheapest_length_groups(lengths: list[int]) -> list[list[int]]:
 
 def _padded_bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor
                                ) -> torch.Tensor:
-    """The bidirectional LSTM over right-padded rows; what it leaves at padding is garbage.
+    """The bidirectional LSTM over right-padded rows; what it leaves at padding is garbage."""
+    forward, backward, backwards = _padded_directions(lstm, inputs, lengths)
+    return torch.cat([forward, backward.gather(1, backwards.expand(-1, -1, backward.shape[2]))],
+                     dim=2)
+
+
+def _padded_directions(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The last layer's forward states, its backward states in reverse order within each
+    row's length, and the (rows, length, 1) positions that put those back in order.
+
     The backward direction reads each row reversed within its length, so padding never
-    reaches a real position's state."""
+    reaches a real position's state; what the states hold at padding is garbage."""
     rows, length, _ = inputs.shape
     backwards = reversed_within_lengths(lengths, length, inputs.device).unsqueeze(2)
     initial = inputs.new_zeros(1, rows, lstm.hidden_size)
@@ -209,16 +219,51 @@ def _padded_bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: tor
     weights = lstm.all_weights
     outputs = inputs
     for layer in range(lstm.num_layers):
-        if layer:
-            outputs = dropout(outputs, lstm.dropout, lstm.training)
         forward, _, _ = torch.lstm(outputs, (initial, initial), weights[2 * layer], lstm.bias,
                                    1, 0.0, lstm.training, False, True)
         flipped = outputs.gather(1, backwards.expand(-1, -1, outputs.shape[2]))
         backward, _, _ = torch.lstm(flipped, (initial, initial), weights[2 * layer + 1],
                                     lstm.bias, 1, 0.0, lstm.training, False, True)
-        backward = backward.gather(1, backwards.expand(-1, -1, backward.shape[2]))
-        outputs = torch.cat([forward, backward], dim=2)
-    return outputs
+        if layer + 1 < lstm.num_layers:
+            outputs = torch.cat(
+                [forward, backward.gather(1, backwards.expand(-1, -1, backward.shape[2]))], dim=2)
+            outputs = dropout(outputs, lstm.dropout, lstm.training)
+    return forward, backward, backwards
+
+
+def lstm_products(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor,
+                  weight: torch.Tensor, lstm_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``linear(bidirectional_lstm(lstm, inputs, lengths, mask), weight)`` in float32, with
+    0 at padding, the LSTM run in ``lstm_dtype``; for inference.
+
+    Each length group's two directions are multiplied by their halves of ``weight`` apart:
+    the states are never joined, put back in order, scattered into the batch or masked;
+    only the products are, a few numbers per token against 2 x hidden.
+    """
+    hidden = lstm.hidden_size
+    forward_weight, backward_weight = weight[:, :hidden], weight[:, hidden:]
+    products = weight.new_empty(inputs.shape[0], inputs.shape[1], weight.shape[0])
+    for rows in cheapest_length_groups(lengths.tolist()):
+        length = int(lengths[rows[0]])
+        index = torch.tensor(rows, device=inputs.device)
+        with reduced_precision(inputs.device.type, lstm_dtype):
+            forward, backward, backwards = _padded_directions(
+                lstm, inputs.index_select(0, index)[:, :length], lengths[rows])
+        backward_products = nn.functional.linear(backward.float(), backward_weight)
+        products[index, :length] = (
+            nn.functional.linear(forward.float(), forward_weight)
+            + backward_products.gather(1, backwards.expand(-1, -1, weight.shape[0])))
+    # Rows shorter than their group's longest got garbage past their ends.
+    positions = torch.arange(inputs.shape[1], device=inputs.device)
+    padding = positions.unsqueeze(0) >= lengths.to(inputs.device).unsqueeze(1)
+    return products.masked_fill_(padding.unsqueeze(2), 0.0)
+
+
+def reduced_precision(device_type: str, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype``, or nothing for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
 
 
 def char_encoder(config: Config, num_chars: int) -> nn.Module:
@@ -255,47 +300,54 @@ class BiLstmCrf(nn.Module):
 
     def emissions(self, batch: Batch) -> torch.Tensor:
         """Tag scores per token, shape (batch, length, tags)."""
-        encoded = self.encode(batch)
         if self.config.doc_context:
-            return self.tag_scores_in_context(encoded, batch.group_ids)
-        return self.to_tags(encoded)
+            return self.pool_tag_scores(self.state_products(batch, self.pooling_weight()),
+                                        batch.group_ids)
+        return self.state_products(batch, self.to_tags.weight) + self.to_tags.bias
 
-    def tag_scores_in_context(self, states: torch.Tensor, group_ids: torch.Tensor
-                              ) -> torch.Tensor:
-        """``to_tags`` of each token's states joined with their mean over its group
-        (:func:`pooled_by_group`), pooling after the product: the mean of the products is
-        the product of the mean, and there are far fewer tags than state features."""
-        return self.pool_tag_scores(self.tag_scores_to_pool(states), group_ids)
+    def pooling_weight(self) -> torch.Tensor:
+        """Shape (2 * tags, 2 * hidden): the output layer's weights for a token's own states
+        stacked on those for the mean states of its group (:func:`pooled_by_group`).
 
-    def tag_scores_to_pool(self, states: torch.Tensor) -> torch.Tensor:
-        """Shape (..., 2 * tags): the output layer's products with a token's own states,
-        then with the states it shares with its group, before any pooling."""
-        hidden = states.shape[-1]
+        Pooling comes after the product: the mean of the products is the product of the
+        mean, and there are far fewer tags than state features.
+        """
+        hidden = 2 * self.config.hidden
         weight = self.to_tags.weight
-        return nn.functional.linear(states, torch.cat([weight[:, :hidden], weight[:, hidden:]]))
+        return torch.cat([weight[:, :hidden], weight[:, hidden:]])
 
     def pool_tag_scores(self, products: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
-        """Tag scores from :meth:`tag_scores_to_pool`'s products of the tokens of whole groups."""
+        """Tag scores from the products with :meth:`pooling_weight` of the tokens of whole
+        groups."""
         own, shared = products.split(self.to_tags.out_features, dim=-1)
         return own + pooled_by_group(shared, group_ids) + self.to_tags.bias
 
-    def encode(self, batch: Batch) -> torch.Tensor:
-        """The word BiLSTM's states, shape (batch, length, 2 * hidden); no document pooling."""
+    def state_products(self, batch: Batch, weight: torch.Tensor) -> torch.Tensor:
+        """``linear(self.encode(batch), weight)``, shape (batch, length, outputs); outside
+        training by :func:`lstm_products`, with 0 at padding."""
+        if self.training:
+            return nn.functional.linear(self.encode(batch), weight)
+        return lstm_products(self.lstm, self.lstm_inputs(batch), batch.lengths, weight,
+                             self.lstm_dtype)
+
+    def lstm_inputs(self, batch: Batch) -> torch.Tensor:
+        """Each token's word embedding joined with its characters' features, dropout applied."""
         # The character encoder runs once per distinct word of the batch.
         per_word = self.char_encoder(batch.char_ids, batch.char_lengths)
         chars = rows_of(per_word, batch.word_to_distinct)
         words = self.word_embedding(batch.word_ids)
         inputs = torch.cat([words, chars], dim=2)
-        locked = self.config.locked_dropout
-        if locked:
-            inputs = locked_dropout(inputs, self.config.dropout, self.training)
-        else:
-            inputs = dropout(inputs, self.config.dropout, self.training)
-        reduced = self.lstm_dtype != torch.float32 and not self.training
-        with (torch.autocast(inputs.device.type, dtype=self.lstm_dtype) if reduced
-              else contextlib.nullcontext()):
+        if self.config.locked_dropout:
+            return locked_dropout(inputs, self.config.dropout, self.training)
+        return dropout(inputs, self.config.dropout, self.training)
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """The word BiLSTM's states, shape (batch, length, 2 * hidden); no document pooling."""
+        inputs = self.lstm_inputs(batch)
+        dtype = torch.float32 if self.training else self.lstm_dtype
+        with reduced_precision(inputs.device.type, dtype):
             encoded = bidirectional_lstm(self.lstm, inputs, batch.lengths, batch.mask).float()
-        if locked:
+        if self.config.locked_dropout:
             return locked_dropout(encoded, self.config.dropout, self.training)
         return dropout(encoded, self.config.dropout, self.training)
 

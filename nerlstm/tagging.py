@@ -201,12 +201,13 @@ class Tagger:
                          ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         lengths = [len(token_lists[i]) for i in chunk]
         to_pool: dict[int, torch.Tensor] = {}
+        weight = self.model.pooling_weight()
         for group in batch_indices(lengths, batch_size):
             indices = [chunk[i] for i in group]
             batch = self.encoder.batch(token_lists, indices, with_groups=False).to(self.device)
             # Only the output layer's products go on to the pooling: two scores per tag and
             # token, not the BiLSTM's states.
-            products = self.model.tag_scores_to_pool(self.model.encode(batch))
+            products = self.model.state_products(batch, weight)
             for row, index in enumerate(indices):
                 to_pool[index] = products[row, :len(token_lists[index])]
         flat = torch.cat([to_pool[index] for index in chunk])

@@ -14,6 +14,7 @@ from nerlstm.model import (
     cheapest_length_groups,
     dropout,
     length_groups,
+    lstm_products,
 )
 from nerlstm.training import TrainingData, build_tagger
 
@@ -55,6 +56,22 @@ def test_outside_training_the_lstm_runs_in_many_length_groups_with_the_same_stat
     with torch.inference_mode():
         fast = bidirectional_lstm(lstm, inputs, lengths, mask)
         plain = packed_lstm(lstm, inputs, lengths)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    assert not fast[~mask].any()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_lstm_products_equal_the_output_layer_over_the_joined_states(layers):
+    torch.manual_seed(layers)
+    lstm = torch.nn.LSTM(5, 7, num_layers=layers, batch_first=True, bidirectional=True).eval()
+    weight = torch.randn(6, 14)
+    lengths = torch.tensor([60, 1, 30, 2, 60, 8, 30, 45, 1, 3, 15, 15])
+    mask = torch.arange(int(lengths.max())).unsqueeze(0) < lengths.unsqueeze(1)
+    inputs = torch.randn(len(lengths), int(lengths.max()), 5)
+    inputs[~mask] = 100.0
+    with torch.inference_mode():
+        plain = torch.nn.functional.linear(packed_lstm(lstm, inputs, lengths), weight)
+        fast = lstm_products(lstm, inputs, lengths, weight)
     assert torch.allclose(fast, plain, atol=1e-5)
     assert not fast[~mask].any()
 
