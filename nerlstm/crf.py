@@ -52,11 +52,19 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> t
     # shape: (batch, tags)
     best = scores.start + emissions[:, 0]
     keep_tag = torch.arange(num_tags, device=emissions.device).expand(batch, num_tags)
+    # Tagging's batches hold sentences of similar length: until the shortest one ends,
+    # every row steps on and nothing needs masking.
+    shortest = int(mask.sum(dim=1).min()) if batch else length
     backpointers = []
     for step in range(1, length):
-        # shape: (batch, from, to)
-        candidates = best.unsqueeze(2) + scores.transitions + emissions[:, step].unsqueeze(1)
-        step_best, step_from = candidates.max(dim=1)
+        # shape: (batch, from, to); the emission is the same for every 'from' tag, so it is
+        # added after the max, to (batch, to) instead of (batch, from, to).
+        step_best, step_from = (best.unsqueeze(2) + scores.transitions).max(dim=1)
+        step_best += emissions[:, step]
+        if step < shortest:
+            best = step_best
+            backpointers.append(step_from)
+            continue
         on = mask[:, step].unsqueeze(1)
         best = torch.where(on, step_best, best)
         # Past a sentence's end the path stays on its tag, so backtracking passes through.
