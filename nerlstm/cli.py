@@ -54,7 +54,7 @@ class PrecisionChoice(str, Enum):
     bfloat16 = "bfloat16"
 
 
-Precision = typer.Option(PrecisionChoice.float32, "--precision", help="Arithmetic of the word BiLSTM: float32, or bfloat16 (1.3-1.8x faster tagging on CPUs with bfloat16 instructions; 2 of 46,435 CoNLL-2003 test tags changed).")
+Precision = typer.Option(PrecisionChoice.float32, "--precision", help="Arithmetic of the word BiLSTM: float32, or bfloat16 (1.1-1.5x faster tagging on CPUs with bfloat16 instructions; 2 of 46,435 CoNLL-2003 test tags changed).")
 
 
 class DeviceChoice(str, Enum):

@@ -262,7 +262,7 @@ def has_bfloat16(device: torch.device | str) -> bool:
 
 
 def use_precision(tagger: Tagger, precision: str) -> None:
-    """Run ``tagger``'s word BiLSTM in ``precision``: float32, or bfloat16, which tags 1.3-1.8
+    """Run ``tagger``'s word BiLSTM in ``precision``: float32, or bfloat16, which tags 1.1-1.5
     times faster on a CPU with bfloat16 instructions (CoNLL-2003 test: 2 tags of 46,435
     changed). Raises NerlstmError where the device lacks them: emulated, bfloat16 is slower."""
     if precision == "bfloat16" and not has_bfloat16(tagger.device):
