@@ -16,7 +16,7 @@ from nerlstm import schemes
 from nerlstm.errors import NerlstmError
 
 DOCSTART = "-DOCSTART-"
-_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _BLANK = " \t\r\f\v"
 
 
@@ -130,7 +130,7 @@ def parse_conll(lines: Iterable[str], *, path: str = "<stdin>", token_column: in
                 yield finish()
                 rows = []
             continue
-        columns = _COLUMN_SEPARATOR.split(text)
+        columns = COLUMN_SEPARATOR.split(text)
         if columns[0] == DOCSTART:
             if rows:
                 yield finish()

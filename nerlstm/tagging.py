@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from nerlstm import schemes
 from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices, length_mask
-from nerlstm.conll import DOCSTART
+from nerlstm.conll import COLUMN_SEPARATOR, DOCSTART
 from nerlstm.crf import (
     CrfScores,
     constrained_scores,
@@ -332,7 +332,7 @@ def column_records(lines: Iterable[Line | None], token_column: int = 0
             yield PAUSE
             continue
         text = line.text.strip(" \t\r")
-        columns = re.split(r"[ \t]+", text) if text else []
+        columns = COLUMN_SEPARATOR.split(text) if text else []
         if columns and columns[0] != DOCSTART and not after:
             rows.append(columns)
             continue
