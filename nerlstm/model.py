@@ -128,10 +128,9 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     A packed sequence takes ATen's step-by-step LSTM, whose autograd records each time step;
     padded input takes the fused oneDNN LSTM on a CPU, one operation each way. A batch of
     whole documents is mostly padding (59% on CoNLL-2003), so its long and short sentences
-    run apart when that saves enough padded steps: in training in at most two groups
-    (:func:`length_groups`), outside it in as many as pay (:func:`cheapest_length_groups`).
+    run apart when that saves enough padded steps. (Tagging runs :func:`lstm_products`.)
     """
-    groups = (length_groups if lstm.training else cheapest_length_groups)(lengths.tolist())
+    groups = length_groups(lengths.tolist())
     if len(groups) == 1:
         encoded = _padded_bidirectional_lstm(lstm, inputs, lengths)
     else:

@@ -275,9 +275,9 @@ def test_bfloat16_runs_the_word_bilstm_in_bfloat16(trained_model):
     tagger, _ = load_model(str(trained_model))
     batch = tagger.encoder.batch([["Peter", "Blackburn", "visited", "Paris", "."]], [0])
     with torch.inference_mode():
-        plain = tagger.model.eval().encode(batch)
+        plain = tagger.model.eval().emissions(batch)
         use_precision(tagger, "bfloat16")
-        fast = tagger.model.encode(batch)
+        fast = tagger.model.emissions(batch)
     assert fast.dtype == torch.float32
     assert not torch.equal(fast, plain) and torch.allclose(fast, plain, atol=0.05)
 
