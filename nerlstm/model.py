@@ -181,9 +181,10 @@ def cheapest_length_groups(lengths: list[int]) -> list[list[int]]:
     starts = [position for position in range(len(order))
               if position == 0 or lengths[order[position]] != lengths[order[position - 1]]]
     bounds = [*starts, len(order)]
-    # cost[j]: the cheapest cutting of the rows before bounds[j]; cut[j]: its last run's start
-    cost = [0] + [0] * len(starts)
-    cut = [0] * (len(starts) + 1)
+    # cost[j]: the cheapest cutting of the rows before bounds[j]; its last run starts at
+    # bounds[cut[j]]
+    cost = [0] * len(bounds)
+    cut = [0] * len(bounds)
     for j in range(1, len(bounds)):
         cost[j], cut[j] = min(
             (cost[i] + lengths[order[bounds[i]]] * (bounds[j] - bounds[i] + 1) + GROUP_CELLS, i)
