@@ -232,7 +232,8 @@ def _padded_directions(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
 
 
 def lstm_products(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor,
-                  weight: torch.Tensor, lstm_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                  mask: torch.Tensor, weight: torch.Tensor,
+                  lstm_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``linear(bidirectional_lstm(lstm, inputs, lengths, mask), weight)`` in float32, with
     0 at padding, the LSTM run in ``lstm_dtype``; for inference.
 
@@ -254,9 +255,7 @@ def lstm_products(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor,
             nn.functional.linear(forward.float(), forward_weight)
             + backward_products.gather(1, backwards.expand(-1, -1, weight.shape[0])))
     # Rows shorter than their group's longest got garbage past their ends.
-    positions = torch.arange(inputs.shape[1], device=inputs.device)
-    padding = positions.unsqueeze(0) >= lengths.to(inputs.device).unsqueeze(1)
-    return products.masked_fill_(padding.unsqueeze(2), 0.0)
+    return products.masked_fill_(~mask.unsqueeze(2), 0.0)
 
 
 def reduced_precision(device_type: str, dtype: torch.dtype) -> contextlib.AbstractContextManager:
@@ -327,8 +326,8 @@ class BiLstmCrf(nn.Module):
         training by :func:`lstm_products`, with 0 at padding."""
         if self.training:
             return nn.functional.linear(self.encode(batch), weight)
-        return lstm_products(self.lstm, self.lstm_inputs(batch), batch.lengths, weight,
-                             self.lstm_dtype)
+        return lstm_products(self.lstm, self.lstm_inputs(batch), batch.lengths, batch.mask,
+                             weight, self.lstm_dtype)
 
     def lstm_inputs(self, batch: Batch) -> torch.Tensor:
         """Each token's word embedding joined with its characters' features, dropout applied."""

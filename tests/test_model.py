@@ -57,7 +57,7 @@ def test_lstm_products_equal_the_output_layer_over_the_joined_states(layers):
     inputs[~mask] = 100.0
     with torch.inference_mode():
         plain = torch.nn.functional.linear(packed_lstm(lstm, inputs, lengths), weight)
-        fast = lstm_products(lstm, inputs, lengths, weight)
+        fast = lstm_products(lstm, inputs, lengths, mask, weight)
     assert torch.allclose(fast, plain, atol=1e-5)
     assert not fast[~mask].any()
 
