@@ -55,17 +55,27 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def training_setup(train_path: str, threads: int, device: str):
-    """What training builds before its first epoch, at the default config: the model, its
-    optimizer, the data as training batches it, and training's random generator."""
+def recipe_config(recipe: str | None):
+    """The default config, or the default with a TOML recipe's options (`train --config`)."""
+    from nerlstm.config import Config
+    from nerlstm.recipe import load_recipe
+
+    if recipe is None:
+        return Config()
+    return Config.from_dict({**Config().to_dict(), **load_recipe(recipe)})
+
+
+def training_setup(train_path: str, threads: int, device: str, recipe: str | None = None):
+    """What training builds before its first epoch, at the default config or ``recipe``'s:
+    the model, its optimizer, the data as training batches it, and training's random
+    generator."""
     import torch
 
-    from nerlstm.config import Config
     from nerlstm.conll import read_tagged
     from nerlstm.training import TrainingData, build_tagger, make_optimizer
 
     torch.set_num_threads(threads)
-    config = Config()
+    config = recipe_config(recipe)
     sentences = read_tagged(train_path).sentences
     torch.manual_seed(config.seed)
     tagger = build_tagger(sentences, config, device)
@@ -76,12 +86,12 @@ def training_setup(train_path: str, threads: int, device: str):
 
 
 def bench_training(train_path: str, threads: int, warmup_batches: int, device: str,
-                   epochs: int) -> dict:
+                   epochs: int, recipe: str | None = None) -> dict:
     """Sentences/s of training's own steps: the median of ``epochs`` whole epochs after
     ``warmup_batches``."""
     from nerlstm.training import optimization_step
 
-    model, optimizer, data, rng = training_setup(train_path, threads, device)
+    model, optimizer, data, rng = training_setup(train_path, threads, device, recipe)
 
     def step(indices: list[int]) -> None:
         optimization_step(model, optimizer, data.batch(indices, rng), len(indices),
@@ -138,6 +148,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train/test.txt")
     parser.add_argument("--model", help="a trained model to tag with (default: train one "
                         "epoch on --data for the tagging figures)")
+    parser.add_argument("--config", help="a TOML recipe (as `nerlstm train --config`) to "
+                        "measure instead of the default config; the targets are the default's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
@@ -155,14 +167,14 @@ def main() -> None:
                                  "torch": str(torch.__version__), "python": platform.python_version(),
                                  "processor": platform.processor() or platform.machine(),
                                  "device": args.device},
-                       "data": data.resolve().name}
+                       "data": data.resolve().name, "config": args.config or "default"}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     os.environ.update(env)
     nerlstm = [sys.executable, "-m", "nerlstm"]
 
     print(f"training {args.runs} epochs...", file=sys.stderr)
     results.update(bench_training(str(data / "train.txt"), args.threads, args.warmup_batches,
-                                  args.device, args.runs))
+                                  args.device, args.runs, args.config))
 
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
@@ -170,7 +182,8 @@ def main() -> None:
             model = str(Path(folder) / "model.pt")
             print("training a model for the tagging figures...", file=sys.stderr)
             subprocess.run([*nerlstm, "train", str(data / "train.txt"), "-m", model,
-                            "--epochs", "1", "--threads", str(args.threads), "--device", args.device],
+                            "--epochs", "1", "--threads", str(args.threads), "--device", args.device,
+                            *(["--config", args.config] if args.config else [])],
                            check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
         results["model_mib"] = os.path.getsize(model) / 2**20
         print("tagging...", file=sys.stderr)
@@ -203,8 +216,9 @@ def main() -> None:
 
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     baseline = json.loads(Path(args.baseline).read_text()) if Path(args.baseline).exists() else {}
-    if baseline.get("machine", {}).get("device", "cpu") != args.device:
-        baseline = {}  # a CPU baseline says nothing about a GPU run
+    if (baseline.get("machine", {}).get("device", "cpu") != args.device
+            or baseline.get("config", "default") != results["config"]):
+        baseline = {}  # a CPU baseline says nothing about a GPU run, nor one config of another
     print_table(results, baseline)
 
 
@@ -233,9 +247,12 @@ ROWS = [
 def print_table(results: dict, baseline: dict) -> None:
     machine = results["machine"]
     print(f"machine: {machine['cores']} cores, {machine['threads']} threads, torch "
-          f"{machine['torch']}, Python {machine['python']}, device {machine['device']}")
+          f"{machine['torch']}, Python {machine['python']}, device {machine['device']}; "
+          f"config: {results.get('config', 'default')}")
     on_target_setting = (machine["device"] == "cpu" and machine["threads"] == 2
                          and results.get("data") == "conll2003")
+    if results.get("config", "default") != "default":
+        print("(the targets are for the default config)")
     print(f"{'figure':34} {'now':>12} {'baseline':>12} {'change':>8}  target")
     for key, label, form in ROWS:
         now = results.get(key)
