@@ -60,9 +60,7 @@ def recipe_config(recipe: str | None):
     from nerlstm.config import Config
     from nerlstm.recipe import load_recipe
 
-    if recipe is None:
-        return Config()
-    return Config.from_dict({**Config().to_dict(), **load_recipe(recipe)})
+    return Config.from_dict(load_recipe(recipe)) if recipe else Config()
 
 
 def training_setup(train_path: str, threads: int, device: str, recipe: str | None = None):
@@ -161,6 +159,12 @@ def main() -> None:
     data = Path(args.data)
     if not (data / "train.txt").exists():
         raise SystemExit(f"error: {data}/train.txt not found (give --data, a CoNLL folder)")
+    from nerlstm.errors import NerlstmError
+
+    try:
+        recipe_config(args.config)  # a bad recipe stops here, not after minutes of work
+    except NerlstmError as error:
+        raise SystemExit(f"error: {error}") from None
     import torch
 
     results: dict = {"machine": {"cores": os.cpu_count(), "threads": args.threads,

@@ -41,7 +41,9 @@ def load_recipe(path: str) -> dict:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = float(value)
         elif expected is not None and not isinstance(value, expected):
-            raise NerlstmError(f"{key} = {value!r}: expected a {expected.__name__}", path=path)
+            kind = {"int": "an integer", "float": "a number", "bool": "true or false",
+                    "str": "a string"}.get(expected.__name__, expected.__name__)
+            raise NerlstmError(f"{key} = {value!r}: expected {kind}", path=path)
     return values
 
 

@@ -19,7 +19,9 @@ def test_print_config_round_trips_and_command_line_overrides(tmp_path):
 
 @pytest.mark.parametrize("text, fragment", [
     ("hiden = 3\n", "unknown option hiden"),
-    ("hidden = 'big'\n", "expected a int"),
+    ("hidden = 'big'\n", "expected an integer"),
+    ("dropout = 'half'\n", "expected a number"),
+    ("doc_context = 1\n", "expected true or false"),
     ("optimizer = 'rmsprop'\n", "expected one of sgd, adam"),
     ("hidden = \n", "not a valid TOML recipe"),
 ])
