@@ -13,6 +13,7 @@ from nerlstm.errors import NerlstmError
 # Train options a recipe may set besides the Config fields.
 READING_KEYS = ("token_column", "tag_column", "encoding", "scheme", "threads", "device")
 RECIPE_KEYS = tuple(field.name for field in fields(Config)) + READING_KEYS
+KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 CHOICES = {"optimizer": ("sgd", "adam"), "char_encoder": ("lstm", "cnn"), "train_scheme": ("bioes", "iob2"),
            "scheme": ("auto", "iob1", "iob2", "bioes"), "device": ("auto", "cpu", "cuda")}
 
@@ -41,9 +42,7 @@ def load_recipe(path: str) -> dict:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = float(value)
         elif expected is not None and not isinstance(value, expected):
-            kind = {"int": "an integer", "float": "a number", "bool": "true or false",
-                    "str": "a string"}.get(expected.__name__, expected.__name__)
-            raise NerlstmError(f"{key} = {value!r}: expected {kind}", path=path)
+            raise NerlstmError(f"{key} = {value!r}: expected {KIND_NAMES[expected]}", path=path)
     return values
 
 
