@@ -41,8 +41,11 @@ def load_recipe(path: str) -> dict:
         expected = type(defaults[key]) if key in defaults else None
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = float(value)
-        elif expected is not None and not isinstance(value, expected):
-            raise NerlstmError(f"{key} = {value!r}: expected {KIND_NAMES[expected]}", path=path)
+        # TOML's true is a Python int too: a size or count must not take it.
+        elif expected is not None and (not isinstance(value, expected)
+                                       or (isinstance(value, bool) and expected is not bool)):
+            shown = json.dumps(value) if isinstance(value, bool) else repr(value)  # as TOML
+            raise NerlstmError(f"{key} = {shown}: expected {KIND_NAMES[expected]}", path=path)
     return values
 
 

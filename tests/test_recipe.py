@@ -20,6 +20,7 @@ def test_print_config_round_trips_and_command_line_overrides(tmp_path):
 @pytest.mark.parametrize("text, fragment", [
     ("hiden = 3\n", "unknown option hiden"),
     ("hidden = 'big'\n", "expected an integer"),
+    ("hidden = true\n", "expected an integer"),
     ("dropout = 'half'\n", "expected a number"),
     ("doc_context = 1\n", "expected true or false"),
     ("optimizer = 'rmsprop'\n", "expected one of sgd, adam"),
