@@ -226,7 +226,7 @@ def main() -> None:
     print_table(results, baseline)
 
 
-# The performance issue's targets at the default config on two CPU threads and CoNLL-2003: a
+# The performance targets at the default config on two CPU threads and CoNLL-2003: a
 # floor for the throughputs, a ceiling for the rest. Other settings are not compared with them.
 TARGETS = {"train_sentences_per_s": (">=", 600), "tag_tokens_per_s": (">=", 55_000),
            "cold_start_ratio": ("<=", 1.5), "help_s": ("<=", 0.3),
