@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -52,21 +52,32 @@ class Batch:
 MAX_CONTEXT_SENTENCES = 32
 
 
-def context_ids(documents: Sequence[int]) -> list[int]:
-    """Each sentence's context id: its document, or a piece of a long document.
+def context_numbering() -> Callable[[int], int]:
+    """A counter giving each sentence, fed in file order, its context id from its document.
 
-    ``documents`` holds each sentence's document index, sentences in file order; a file
-    without ``-DOCSTART-`` lines is one document. A document is cut into consecutive pieces
-    of MAX_CONTEXT_SENTENCES sentences, the last one shorter, so that a stream can be cut
-    the same way without knowing where the document ends.
+    A context is a document, or a piece of a long one: a document is cut into consecutive
+    pieces of MAX_CONTEXT_SENTENCES sentences, the last one shorter, so that a stream is
+    cut as a whole file is, without knowing where the document ends.
     """
-    contexts: list[int] = []
-    position = 0
-    for index, document in enumerate(documents):
-        position = position + 1 if index and document == documents[index - 1] else 0
-        starts = index == 0 or position % MAX_CONTEXT_SENTENCES == 0
-        contexts.append(contexts[-1] + starts if contexts else 0)
-    return contexts
+    context, position, previous = -1, 0, None
+
+    def context_of(document: int) -> int:
+        nonlocal context, position, previous
+        position = position + 1 if document == previous else 0
+        previous = document
+        if position % MAX_CONTEXT_SENTENCES == 0:
+            context += 1
+        return context
+
+    return context_of
+
+
+def context_ids(documents: Sequence[int]) -> list[int]:
+    """Each sentence's context id (see :func:`context_numbering`), from each sentence's
+    document index, sentences in file order; a file without ``-DOCSTART-`` lines is one
+    document."""
+    context_of = context_numbering()
+    return [context_of(document) for document in documents]
 
 
 def context_batches(contexts: Sequence[int], batch_size: int,

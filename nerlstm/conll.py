@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from dataclasses import dataclass
+from typing import BinaryIO, NamedTuple
 
 from nerlstm import schemes
 from nerlstm.errors import NerlstmError
@@ -29,17 +29,66 @@ class Sentence:
         tags: the tag column, or None when the file was read without tags.
         line: 1-based line number of the first token in its file.
         document: index of the document (counted by ``-DOCSTART-`` lines) it belongs to.
-        rows: every column of every line, kept so that files can be written back.
     """
 
     tokens: list[str]
     tags: list[str] | None = None
     line: int = 0
     document: int = 0
-    rows: list[list[str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+
+class NumberedLine(NamedTuple):
+    """A line without its line end, and where it came from (as :class:`nerlstm.textio.Line`)."""
+
+    source: str
+    number: int
+    text: str
+
+
+@dataclass
+class TokenLines:
+    """The token lines of one sentence, split into columns, all with the same count."""
+
+    rows: list[list[str]]
+    source: str
+    line: int      # 1-based number of the first row's line in ``source``
+    document: int  # -DOCSTART- lines before it
+
+    def column_indices(self, token_column: int, tag_column: int | None
+                       ) -> tuple[int, int | None]:
+        """The token's and the tag's (None without ``tag_column``) column indices.
+
+        Raises:
+            NerlstmError: where a column does not exist or the two would be one, naming
+                the sentence's first line.
+        """
+        width = len(self.rows[0])
+        token_index = _resolve_column(token_column, width)
+        tag_index = None if tag_column is None else _resolve_column(tag_column, width)
+        columns = f"{width} column{'s' if width != 1 else ''}"
+        if token_index is None or (tag_column is not None and tag_index is None):
+            wanted = token_column if token_index is None else tag_column
+            what = "token" if token_index is None else "tag"
+            raise NerlstmError(
+                f"the {what} column {wanted} does not exist: the line has {columns} "
+                f"(use --token-column / --tag-column)", path=self.source, line=self.line)
+        if tag_index is not None and tag_index == token_index:
+            raise NerlstmError(
+                f"the line has {columns}, so the token and the tag would be the same column; "
+                f"expected a token and a tag (use --token-column / --tag-column)",
+                path=self.source, line=self.line)
+        return token_index, tag_index
+
+
+@dataclass
+class Between:
+    """A line between sentences as it was read: blank, or a ``-DOCSTART-`` line."""
+
+    text: str
+    docstart: bool
 
 
 def decode_bytes(data: bytes, path: str, encoding: str, first_line: int = 1) -> str:
@@ -83,6 +132,50 @@ def _resolve_column(index: int, width: int) -> int | None:
     return resolved if 0 <= resolved < width else None
 
 
+def read_columns(lines: Iterable[NumberedLine | None]) -> Iterator[TokenLines | Between | None]:
+    """The sentences of a column file, each as it ends, and every other line in its place.
+
+    A sentence ends at a blank line, a ``-DOCSTART-`` line, the end of its source or of the
+    input. None (a pause in the input, see :mod:`nerlstm.textio`) is passed on at once; a
+    sentence still open then comes later.
+
+    Args:
+        lines: objects with ``source``, ``number`` and ``text`` (the line without its end),
+            as :class:`NumberedLine` or :class:`nerlstm.textio.Line`.
+
+    Raises:
+        NerlstmError: on a line whose column count differs from its sentence's first line,
+            naming file and line.
+    """
+    sentence: TokenLines | None = None
+    document = 0
+    for line in lines:
+        if line is None:
+            yield None
+            continue
+        if sentence is not None and line.source != sentence.source:
+            yield sentence
+            sentence = None
+        text = line.text.rstrip("\r\n").strip(_BLANK)
+        columns = COLUMN_SEPARATOR.split(text) if text else None
+        if columns is None or columns[0] == DOCSTART:
+            if sentence is not None:
+                yield sentence
+                sentence = None
+            document += columns is not None
+            yield Between(line.text, docstart=columns is not None)
+        elif sentence is None:
+            sentence = TokenLines([columns], line.source, line.number, document)
+        elif len(columns) != len(sentence.rows[0]):
+            raise NerlstmError(
+                f"expected {len(sentence.rows[0])} columns like the lines above, "
+                f"found {len(columns)}", path=line.source, line=line.number)
+        else:
+            sentence.rows.append(columns)
+    if sentence is not None:
+        yield sentence
+
+
 def parse_conll(lines: Iterable[str], *, path: str = "<stdin>", token_column: int = 0,
                 tag_column: int | None = -1, first_line: int = 1) -> Iterator[Sentence]:
     """Yield sentences from lines of a column file.
@@ -97,55 +190,15 @@ def parse_conll(lines: Iterable[str], *, path: str = "<stdin>", token_column: in
     Raises:
         NerlstmError: on mixed column counts or a missing column, naming file and line.
     """
-    rows: list[list[str]] = []
-    start = 0
-    document = 0
-
-    def finish() -> Sentence:
-        width = len(rows[0])
-        token_index = _resolve_column(token_column, width)
-        tag_index = None if tag_column is None else _resolve_column(tag_column, width)
-        if token_index is None or (tag_column is not None and tag_index is None):
-            wanted = token_column if token_index is None else tag_column
-            what = "token" if token_index is None else "tag"
-            raise NerlstmError(
-                f"the {what} column {wanted} does not exist: the line has {width} "
-                f"column{'s' if width != 1 else ''} (use --token-column / --tag-column)",
-                path=path, line=start)
-        if tag_index is not None and tag_index == token_index:
-            raise NerlstmError(
-                f"the line has {width} column{'s' if width != 1 else ''}, so the token and the "
-                f"tag would be the same column; expected a token and a tag "
-                f"(use --token-column / --tag-column)", path=path, line=start)
-        return Sentence(
-            tokens=[row[token_index] for row in rows],
-            tags=None if tag_index is None else [row[tag_index] for row in rows],
-            line=start, document=document, rows=list(rows))
-
-    number = first_line - 1
-    for number, raw in enumerate(lines, start=first_line):
-        text = raw.rstrip("\r\n").strip(_BLANK)
-        if not text:
-            if rows:
-                yield finish()
-                rows = []
-            continue
-        columns = COLUMN_SEPARATOR.split(text)
-        if columns[0] == DOCSTART:
-            if rows:
-                yield finish()
-                rows = []
-            document += 1
-            continue
-        if rows and len(columns) != len(rows[0]):
-            raise NerlstmError(
-                f"expected {len(rows[0])} columns like the lines above, found {len(columns)}",
-                path=path, line=number)
-        if not rows:
-            start = number
-        rows.append(columns)
-    if rows:
-        yield finish()
+    numbered = (NumberedLine(path, number, text)
+                for number, text in enumerate(lines, start=first_line))
+    for found in read_columns(numbered):
+        if isinstance(found, TokenLines):
+            token_index, tag_index = found.column_indices(token_column, tag_column)
+            yield Sentence(
+                tokens=[row[token_index] for row in found.rows],
+                tags=None if tag_index is None else [row[tag_index] for row in found.rows],
+                line=found.line, document=found.document)
 
 
 def read_conll(path: str, *, encoding: str = "utf-8", token_column: int = 0,
@@ -158,14 +211,6 @@ def read_conll(path: str, *, encoding: str = "utf-8", token_column: int = 0,
         raise NerlstmError("no sentences found: expected token lines separated by blank lines",
                            path=path)
     return sentences
-
-
-def write_columns(out: TextIO, rows: Iterable[Iterable[str]]) -> None:
-    """Write one sentence as space-separated columns followed by a blank line."""
-    for row in rows:
-        out.write(" ".join(row))
-        out.write("\n")
-    out.write("\n")
 
 
 @dataclass

@@ -1,17 +1,18 @@
-"""CRF algorithms over the parameters of a ``torchcrf.CRF``, batched over sentences.
+"""A linear-chain CRF, and its algorithms batched over sentences.
 
-torchcrf decodes one sentence at a time in Python and cannot forbid transitions; these
-functions run the same model as tensor operations over a whole batch, with the tag scheme's
-forbidden transitions masked out.
+The model is torchcrf's (``torchcrf.CRF``: the same parameters, named and initialised the
+same way), but torchcrf decodes one sentence at a time in Python and cannot forbid
+transitions; here the algorithms are tensor operations over a whole batch, and decoding
+keeps to the transitions the tag scheme allows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
-from torchcrf import CRF
+from torch import nn
 
 FORBIDDEN = -1e4  # large enough to never win, small enough to keep exp() and sums finite
 
@@ -24,9 +25,92 @@ class CrfScores(NamedTuple):
     transitions: torch.Tensor  # shape: (tags, tags), [from, to]
 
 
-def constrained_scores(crf: CRF, may_start: Sequence[bool], may_end: Sequence[bool],
+class Transitions(Protocol):
+    """What the algorithms read of a CRF: :class:`ConditionalRandomField` or ``torchcrf.CRF``."""
+
+    start_transitions: torch.Tensor  # shape: (tags,)
+    end_transitions: torch.Tensor    # shape: (tags,)
+    transitions: torch.Tensor        # shape: (tags, tags), [from, to]
+
+
+class ConditionalRandomField(nn.Module):
+    """Transition scores between tags, learnt, and which transitions a tag scheme allows.
+
+    The parameters are torchcrf's, under its names (``start_transitions``,
+    ``end_transitions``, ``transitions``) and drawn the same way, so that the weights of
+    models made with ``torchcrf.CRF`` load unchanged. The allowed transitions are a mask
+    held as buffers, built once by :meth:`constrain` and moved with the module; they are not
+    saved with the weights, since the tags and scheme saved beside them rebuild the mask.
+    Decoding and marginals keep to the mask; the training loss sums over every path.
+
+    Args:
+        num_tags: number of tags.
+    """
+
+    def __init__(self, num_tags: int) -> None:
+        if num_tags <= 0:
+            raise ValueError(f"invalid number of tags: {num_tags}")
+        super().__init__()
+        self.num_tags = num_tags
+        self.start_transitions = nn.Parameter(torch.empty(num_tags))
+        self.end_transitions = nn.Parameter(torch.empty(num_tags))
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))
+        for parameter in (self.start_transitions, self.end_transitions, self.transitions):
+            nn.init.uniform_(parameter, -0.1, 0.1)
+        # Everything allowed until constrain() says otherwise.
+        self.register_buffer("allowed_start", torch.ones(num_tags, dtype=torch.bool),
+                             persistent=False)
+        self.register_buffer("allowed_end", torch.ones(num_tags, dtype=torch.bool),
+                             persistent=False)
+        self.register_buffer("allowed_transitions",
+                             torch.ones(num_tags, num_tags, dtype=torch.bool), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"num_tags={self.num_tags}"
+
+    def constrain(self, may_start: Sequence[bool], may_end: Sequence[bool],
+                  may_follow: Sequence[Sequence[bool]]) -> None:
+        """Allow only these transitions when decoding, as
+        :func:`nerlstm.schemes.allowed_transitions` gives them.
+
+        Args:
+            may_start: (tags,) whether a sentence may start with each tag.
+            may_end: (tags,) whether a sentence may end with each tag.
+            may_follow: (tags, tags) whether tag ``j`` may follow tag ``i``, ``[i][j]``.
+
+        Raises:
+            ValueError: where a shape does not fit the number of tags.
+        """
+        device = self.transitions.device
+        masks = [torch.tensor(allowed, dtype=torch.bool, device=device)
+                 for allowed in (may_start, may_end, may_follow)]
+        shapes = [(self.num_tags,), (self.num_tags,), (self.num_tags, self.num_tags)]
+        for name, mask, shape in zip(("may_start", "may_end", "may_follow"), masks, shapes):
+            if tuple(mask.shape) != shape:
+                raise ValueError(f"{name} has shape {tuple(mask.shape)}, expected {shape}")
+        self.allowed_start, self.allowed_end, self.allowed_transitions = masks
+
+    def scores(self) -> CrfScores:
+        """The transition scores, those not allowed set to ``FORBIDDEN``."""
+        return CrfScores(self.start_transitions.masked_fill(~self.allowed_start, FORBIDDEN),
+                         self.end_transitions.masked_fill(~self.allowed_end, FORBIDDEN),
+                         self.transitions.masked_fill(~self.allowed_transitions, FORBIDDEN))
+
+    def forward(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
+                ) -> torch.Tensor:
+        """Negative log-likelihood of ``tags``, summed over the batch (see
+        :func:`negative_log_likelihood`): the training loss."""
+        return negative_log_likelihood(self, emissions, tags, mask)
+
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Best allowed tag path of every sentence; see :func:`viterbi`."""
+        return viterbi(emissions, mask, self.scores())
+
+
+def constrained_scores(crf: Transitions, may_start: Sequence[bool], may_end: Sequence[bool],
                        may_follow: Sequence[Sequence[bool]]) -> CrfScores:
-    """The CRF's scores with the transitions a tag scheme forbids masked out."""
+    """``crf``'s scores with the transitions a tag scheme forbids masked out, for a CRF
+    without a mask of its own (a :class:`ConditionalRandomField` has :meth:`scores`)."""
     device = crf.transitions.device
 
     def mask(scores: torch.Tensor, allowed: Sequence) -> torch.Tensor:
@@ -76,11 +160,6 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> t
         path.append(last)
     path.reverse()
     return torch.stack(path, dim=1)
-
-
-def log_partition(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores) -> torch.Tensor:
-    """Log of the sum over all tag paths of exp(path score), per sentence; shape (batch,)."""
-    return torch.logsumexp(forward_scores(emissions, mask, scores)[:, -1] + scores.end, dim=1)
 
 
 def forward_scores(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfScores
@@ -134,7 +213,7 @@ def forward_backward(emissions: torch.Tensor, mask: torch.Tensor, scores: CrfSco
     return alpha, backward_scores(emissions, mask, scores), log_z
 
 
-def negative_log_likelihood(crf: CRF, emissions: torch.Tensor, tags: torch.Tensor,
+def negative_log_likelihood(crf: Transitions, emissions: torch.Tensor, tags: torch.Tensor,
                             mask: torch.Tensor) -> torch.Tensor:
     """``-crf(emissions, tags, mask, reduction="sum")``, with the same gradients, faster.
 

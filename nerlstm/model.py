@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import os
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
-from torchcrf import CRF
 
 from nerlstm.batching import Batch
 from nerlstm.config import Config
-from nerlstm.crf import CrfScores, negative_log_likelihood, viterbi
+from nerlstm.crf import ConditionalRandomField
+from nerlstm.torch_compat import configure_onednn_cache, lstm_direction
 
-# oneDNN keeps up to 1,024 compiled primitives, and its LSTM's are large: with the ever-new
-# batch shapes of training, a CoNLL-2003 training grew to 1.27 GB. Sixteen kept three epochs
-# flat at 619 MiB (against 978 and growing), no slower. The user's own setting wins.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+# Before the first LSTM call builds a oneDNN primitive: training's ever-new batch shapes
+# would otherwise fill oneDNN's large default cache with big LSTM primitives.
+configure_onednn_cache()
 
 
 class CharEncoder(nn.Module):
@@ -219,11 +217,10 @@ def _padded_directions(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
     weights = lstm.all_weights
     outputs = inputs
     for layer in range(lstm.num_layers):
-        forward, _, _ = torch.lstm(outputs, (initial, initial), weights[2 * layer], lstm.bias,
-                                   1, 0.0, lstm.training, False, True)
+        forward = lstm_direction(outputs, initial, weights[2 * layer], lstm.bias, lstm.training)
         flipped = outputs.gather(1, backwards.expand(-1, -1, outputs.shape[2]))
-        backward, _, _ = torch.lstm(flipped, (initial, initial), weights[2 * layer + 1],
-                                    lstm.bias, 1, 0.0, lstm.training, False, True)
+        backward = lstm_direction(flipped, initial, weights[2 * layer + 1], lstm.bias,
+                                  lstm.training)
         if layer + 1 < lstm.num_layers:
             outputs = torch.cat(
                 [forward, backward.gather(1, backwards.expand(-1, -1, backward.shape[2]))], dim=2)
@@ -293,7 +290,7 @@ class BiLstmCrf(nn.Module):
         # With document context, each token also sees the mean state of its word's
         # occurrences in the document: one clear mention informs the unclear ones.
         self.to_tags = nn.Linear((4 if config.doc_context else 2) * config.hidden, num_tags)
-        self.crf = CRF(num_tags, batch_first=True)
+        self.crf = ConditionalRandomField(num_tags)
         # The word BiLSTM's arithmetic outside training (see nerlstm.tagging.use_precision).
         self.lstm_dtype = torch.float32
 
@@ -352,8 +349,4 @@ class BiLstmCrf(nn.Module):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Negative log-likelihood of the gold tags, summed over the batch."""
-        return negative_log_likelihood(self.crf, self.emissions(batch), batch.tag_ids, batch.mask)
-
-    def decode(self, batch: Batch, scores: CrfScores) -> torch.Tensor:
-        """Best tag ids per token, shape (batch, length)."""
-        return viterbi(self.emissions(batch), batch.mask, scores)
+        return self.crf(self.emissions(batch), batch.tag_ids, batch.mask)

@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 from nerlstm.errors import NerlstmError
 
-SCHEMES = ("iob1", "iob2", "bioes")
 OUTSIDE = "O"
 _PREFIXES = frozenset("BIES")
 

@@ -7,28 +7,29 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from nerlstm import schemes
-from nerlstm.batching import MAX_CONTEXT_SENTENCES, Encoder, batch_indices, length_mask
-from nerlstm.conll import COLUMN_SEPARATOR, DOCSTART
-from nerlstm.crf import (
-    CrfScores,
-    constrained_scores,
-    forward_backward,
-    segment_log_probability,
-    viterbi,
+from nerlstm.batching import (
+    Encoder,
+    batch_indices,
+    context_batches,
+    context_numbering,
+    length_mask,
 )
+from nerlstm.conll import Between, TokenLines, read_columns
+from nerlstm.crf import CrfScores, forward_backward, segment_log_probability, viterbi
 from nerlstm.errors import NerlstmError
 from nerlstm.model import BiLstmCrf
 from nerlstm.textio import PAUSE, Line
+from nerlstm.torch_compat import cpu_has_bfloat16
 
 # Document pooling runs over whole contexts of at least this many batches' sentences at a
-# time, which bounds the memory. At batches of 256, chunks of 512 sentences tag CoNLL-2003
-# dev as fast as 2048 and peak 230 MB lower.
+# time: the pooled states of a chunk are all held at once, so the chunk bounds the memory,
+# while a chunk of a few batches is already as fast as a larger one.
 DOCUMENT_CHUNK_BATCHES = 2
 
 
@@ -69,6 +70,7 @@ class Tagger:
         self.device = torch.device(device)
         self.workers = workers
         self.allowed = schemes.allowed_transitions(encoder.tags.symbols, train_scheme)
+        model.crf.constrain(*self.allowed)
 
     def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, *,
                 contexts: Sequence[int] | None = None) -> list[list[str]]:
@@ -89,8 +91,8 @@ class Tagger:
 
         With several ``workers``, an input of many sentences is cut into that many parts
         (between documents) tagged in threads at once. On a CPU, with torch's own threads
-        set to one, that tags about a fifth faster than torch's threads alone: each step of
-        an LSTM is too small a product to share among cores.
+        set to one, that is faster than torch's threads alone: each step of an LSTM is too
+        small a product to share among cores, while whole parts share them without waiting.
         """
         results = [Tagged([], []) for _ in token_lists]
         nonempty = [index for index, tokens in enumerate(token_lists) if tokens]
@@ -101,7 +103,7 @@ class Tagger:
         self.model.eval()
         try:
             with torch.inference_mode():
-                crf_scores = constrained_scores(self.model.crf, *self.allowed)
+                crf_scores = self.model.crf.scores()
 
             def tag_part(part: list[int]) -> None:
                 self._tag_part(token_lists, part, contexts, batch_size, scores, crf_scores,
@@ -123,7 +125,8 @@ class Tagger:
                contexts: Sequence[int] | None) -> list[list[int]]:
         """``nonempty`` cut into up to ``workers`` runs of about equal numbers of tokens,
         never inside a context. Tokens, not sentences: the last worker to finish sets the
-        time, and the halves of CoNLL-2003 test by sentences hold 21,063 and 25,372 tokens."""
+        time, and sentences differ so much in length that equal counts of them can be far
+        from equal work."""
         count = min(self.workers, len(nonempty) // self.MIN_PART_SENTENCES)
         if count <= 1:
             return [nonempty]
@@ -184,16 +187,9 @@ class Tagger:
         the BiLSTM runs over sentences of similar length, and the pooling afterwards over
         a chunk of whole contexts at a time (which bounds the memory).
         """
-        by_context: dict[int, list[int]] = {}
-        for index in nonempty:
-            by_context.setdefault(contexts[index], []).append(index)
-        chunk: list[int] = []
-        for members in by_context.values():
-            chunk.extend(members)
-            if len(chunk) >= DOCUMENT_CHUNK_BATCHES * batch_size:
-                yield from self._chunk_emissions(token_lists, chunk, contexts, batch_size)
-                chunk = []
-        if chunk:
+        for group in context_batches([contexts[index] for index in nonempty],
+                                     DOCUMENT_CHUNK_BATCHES * batch_size):
+            chunk = [nonempty[position] for position in group]
             yield from self._chunk_emissions(token_lists, chunk, contexts, batch_size)
 
     def _chunk_emissions(self, token_lists: Sequence[Sequence[str]], chunk: list[int],
@@ -258,13 +254,14 @@ def has_bfloat16(device: torch.device | str) -> bool:
     """Whether ``device`` computes in bfloat16 natively (a CPU with AVX512-BF16 or AMX)."""
     if torch.device(device).type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return cpu_has_bfloat16()
 
 
 def use_precision(tagger: Tagger, precision: str) -> None:
-    """Run ``tagger``'s word BiLSTM in ``precision``: float32, or bfloat16, which tags 1.1-1.5
-    times faster on a CPU with bfloat16 instructions (CoNLL-2003 test: 2 tags of 46,435
-    changed). Raises NerlstmError where the device lacks them: emulated, bfloat16 is slower."""
+    """Run ``tagger``'s word BiLSTM in ``precision``: float32, or bfloat16, which is faster on
+    a CPU with bfloat16 instructions (half the bytes to move, and the products in hardware)
+    and changes a rare tag, where the best path wins by a hair. Raises NerlstmError where
+    the device lacks them: emulated, bfloat16 is slower."""
     if precision == "bfloat16" and not has_bfloat16(tagger.device):
         what = ("this GPU does not support bfloat16" if tagger.device.type == "cuda" else
                 "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), where it is "
@@ -281,16 +278,21 @@ class Record:
         text: the line as given (tokens joined by spaces for column input).
         tokens: (token, start, end) with ``text[start:end] == token``.
         rows: for column input, the columns of each token line.
-        after: for column input, the lines that followed the sentence (blank, -DOCSTART-).
+        before: for column input, the lines before the sentence (blank, -DOCSTART-) that
+            no earlier record holds: those at the start of the input or after a pause.
+        after: for column input, the lines that followed the sentence.
         document: the document it belongs to: counted by -DOCSTART- lines for column
             input, by blank lines for text with paragraphs, else each line is its own.
+        line: for column input, the 1-based line of its source that the sentence starts on.
     """
 
     text: str
     tokens: list[tuple[str, int, int]]
     rows: list[list[str]] | None = None
-    after: list[str] | None = None
+    before: list[Between] = field(default_factory=list)
+    after: list[Between] = field(default_factory=list)
     document: int = 0
+    line: int = 0
 
 
 def whitespace_tokens(text: str) -> list[tuple[str, int, int]]:
@@ -319,46 +321,46 @@ def line_records(lines: Iterable[Line | None], kind: str, paragraphs: bool = Fal
 
 def column_records(lines: Iterable[Line | None], token_column: int = 0
                    ) -> Iterator[Record | None]:
-    """Sentences of a column file, each with the blank and -DOCSTART- lines after it."""
-    rows: list[list[str]] = []
-    after: list[str] = []
+    """Sentences of a column file, read by the rules of :func:`nerlstm.conll.parse_conll`
+    (with its errors), each with the blank and -DOCSTART- lines around it; PAUSE passed on.
+
+    The lines between two sentences go with the first, so that every record holds a
+    sentence; only those at the start of the input, or after a sentence answered at a
+    pause, go with the next one. A record without a sentence is made only for the lines
+    that end an input with no sentence after them.
+    """
+    held: Record | None = None  # a sentence read, waiting for the lines after it
+    between: list[Between] = []
     document = 0
-    for line in lines:
-        if line is PAUSE:
-            if rows and after:  # only a finished sentence can be answered early
-                yield _column_record(rows, after, token_column, document)
-                document += _docstarts(after)
-                rows, after = [], []
+    for found in read_columns(lines):
+        if isinstance(found, Between):
+            between.append(found)
+            continue
+        if held is not None:
+            held.after, between = between, []
+            yield held
+            held = None
+        if found is PAUSE:
             yield PAUSE
             continue
-        text = line.text.strip(" \t\r")
-        columns = COLUMN_SEPARATOR.split(text) if text else []
-        if columns and columns[0] != DOCSTART and not after:
-            rows.append(columns)
-            continue
-        if columns and columns[0] != DOCSTART:  # a new sentence starts
-            yield _column_record(rows, after, token_column, document)
-            document += _docstarts(after)
-            rows, after = [columns], []
-            continue
-        after.append(line.text)
-    if rows or after:
-        yield _column_record(rows, after, token_column, document)
+        held = _column_record(found, token_column, between)
+        between, document = [], found.document
+    if held is not None:
+        held.after = between
+        yield held
+    elif between:
+        yield Record("", [], rows=[], before=between, document=document)
 
 
-def _docstarts(lines: list[str]) -> int:
-    return sum(line.split()[:1] == [DOCSTART] for line in lines)
-
-
-def _column_record(rows: list[list[str]], after: list[str], token_column: int,
-                   document: int) -> Record:
+def _column_record(found: TokenLines, token_column: int, before: list[Between]) -> Record:
+    token_index, _ = found.column_indices(token_column, None)
     tokens, offset = [], 0
-    for columns in rows:
-        # a line too short for the token column gives its last column
-        token = columns[token_column] if -len(columns) <= token_column < len(columns) else columns[-1]
+    for columns in found.rows:
+        token = columns[token_index]
         tokens.append((token, offset, offset + len(token)))
         offset += len(token) + 1
-    return Record(" ".join(token for token, _, _ in tokens), tokens, rows, after, document)
+    return Record(" ".join(token for token, _, _ in tokens), tokens, found.rows, before,
+                  document=found.document, line=found.line)
 
 
 def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size: int = 256,
@@ -368,13 +370,12 @@ def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size:
     Records of one context (a document, cut as :func:`nerlstm.batching.context_ids` cuts
     it) are tagged together, as ``eval`` reads them, unless a PAUSE comes between them.
     """
-    # A block goes to the tagger once it holds a document chunk for each worker thread:
-    # CoNLL-2003 test's records took 1.11 s against 1.31 s in blocks of one batch (two
-    # threads), 1.84 s against 1.93 s (one thread).
+    # A block goes to the tagger once it holds a document chunk for each worker thread, so
+    # that every worker has a whole chunk to pool: smaller blocks leave workers idle.
     block = batch_size * DOCUMENT_CHUNK_BATCHES * max(1, tagger.workers)
     pending: list[Record] = []
     contexts: list[int] = []
-    context, position, document = -1, 0, None
+    context_of, context = context_numbering(), -1
 
     def flush() -> Iterator[tuple[Record, Tagged]]:
         token_lists = [[token for token, _, _ in record.tokens] for record in pending]
@@ -390,12 +391,9 @@ def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size:
                 yield from flush()
             continue
         if record.tokens:  # as in eval, where -DOCSTART- and blank lines are no sentences
-            position = position + 1 if record.document == document else 0
-            document = record.document
-            if position % MAX_CONTEXT_SENTENCES == 0:
-                context += 1
-                if len(pending) >= block:
-                    yield from flush()
+            previous, context = context, context_of(record.document)
+            if context != previous and len(pending) >= block:
+                yield from flush()
         pending.append(record)
         contexts.append(context)
     if pending:
@@ -425,19 +423,27 @@ def format_inline(record: Record, tagged: Tagged) -> str:
 
 
 def format_conll(record: Record, tagged: Tagged) -> str:
-    """Token and tag per line (column input: its columns and the tag), then a blank line
-    (column input: the lines that followed the sentence)."""
+    """Token and tag per line, then a blank line; an empty line gives one blank line.
+
+    Column input keeps its lines in place: each token line with the tag appended, each
+    -DOCSTART- line with an O, each blank line blank.
+    """
     if record.rows is None:
         lines = [f"{token} {tag}" for (token, _, _), tag in zip(record.tokens, tagged.tags)]
         return "\n".join(lines + [""])
-    lines = [" ".join(columns + [tag]) for columns, tag in zip(record.rows, tagged.tags)]
-    lines += [line if not line.startswith(DOCSTART) else line.rstrip() + " O"
-              for line in record.after]
+    lines = [_between_line(line) for line in record.before]
+    lines += [" ".join(columns + [tag]) for columns, tag in zip(record.rows, tagged.tags)]
+    lines += [_between_line(line) for line in record.after]
     return "\n".join(lines)
 
 
+def _between_line(line: Between) -> str:
+    return line.text.rstrip() + " O" if line.docstart else ""
+
+
 def format_json(record: Record, tagged: Tagged) -> str:
-    """One JSON object: the text, its entities with character offsets, its tokens."""
+    """One JSON object: the text, its entities with character offsets, its tokens; for
+    column input also its document and the line its sentence starts on."""
     tokens = record.tokens
     entities = []
     for entity in tagged.entities:
@@ -445,8 +451,9 @@ def format_json(record: Record, tagged: Tagged) -> str:
         entities.append({"text": record.text[start:end], "type": entity.type, "start": start,
                          "end": end, "score": None if entity.score is None
                          else round(entity.score, 4)})
+    where = {} if record.rows is None else {"document": record.document, "line": record.line}
     return json.dumps({
-        "text": record.text, "entities": entities,
+        "text": record.text, **where, "entities": entities,
         "tokens": [{"text": token, "start": start, "end": end, "tag": tag}
                    for (token, start, end), tag in zip(tokens, tagged.tags)],
     }, ensure_ascii=False)

@@ -58,10 +58,10 @@ class Vocab:
         return 1
 
     @classmethod
-    def from_counts(cls, counts: Counter, min_count: int = 1) -> Vocab:
+    def from_counts(cls, counts: Counter) -> Vocab:
         # Most frequent first, ties by symbol, so that ids do not depend on dict order.
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return cls(symbol for symbol, count in ordered if count >= min_count)
+        return cls(symbol for symbol, _ in ordered)
 
 
 class TagVocab:

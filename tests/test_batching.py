@@ -150,6 +150,14 @@ def test_contexts_follow_documents_and_cut_long_ones():
     assert context_ids([]) == []
 
 
+def test_context_numbering_counts_a_stream_as_context_ids_counts_a_file():
+    from nerlstm.batching import context_numbering
+
+    documents = [0] * 3 + [1] * (MAX_CONTEXT_SENTENCES + 2) + [1, 2, 2]
+    context_of = context_numbering()
+    assert [context_of(document) for document in documents] == context_ids(documents)
+
+
 def test_context_batches_keep_contexts_whole_and_cover_every_sentence():
     contexts = context_ids([0] * 3 + [1] * 5 + [2] + [3] * 4)
     for rng in (None, random.Random(1)):

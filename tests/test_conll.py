@@ -72,3 +72,20 @@ def test_scheme_is_detected_and_can_be_given(tmp_path):
     path = write(tmp_path / "a.txt", "EU I-ORG\nsays O\n")
     assert read_tagged(str(path)).scheme == "iob1"
     assert read_tagged(str(path), scheme="iob2").scheme == "iob2"
+
+
+def test_read_columns_keeps_the_lines_between_sentences_and_passes_pauses_on():
+    from nerlstm.conll import Between, NumberedLine, TokenLines, read_columns
+
+    lines = [NumberedLine("a.txt", number, text) for number, text in
+             enumerate(["", "-DOCSTART- x", "EU B", "says O"], start=1)]
+    lines += [None, NumberedLine("a.txt", 5, "")]
+    lines += [NumberedLine("b.txt", 1, "Paris B"), None, NumberedLine("c.txt", 1, "x y")]
+    found = list(read_columns(lines))
+    assert found == [
+        Between("", False), Between("-DOCSTART- x", True), None,
+        TokenLines([["EU", "B"], ["says", "O"]], "a.txt", 3, 1), Between("", False),
+        None, TokenLines([["Paris", "B"]], "b.txt", 1, 1), TokenLines([["x", "y"]], "c.txt", 1, 1)]
+    with pytest.raises(NerlstmError, match="does not exist") as caught:
+        found[3].column_indices(2, None)
+    assert (caught.value.path, caught.value.line) == ("a.txt", 3)

@@ -5,7 +5,15 @@ import torch
 from torchcrf import CRF
 
 from nerlstm import schemes
-from nerlstm.crf import backward_scores, constrained_scores, forward_scores, log_partition, viterbi
+from nerlstm.crf import (
+    FORBIDDEN,
+    ConditionalRandomField,
+    CrfScores,
+    backward_scores,
+    constrained_scores,
+    forward_scores,
+    viterbi,
+)
 
 
 def path_score(emissions, path, scores):
@@ -14,7 +22,13 @@ def path_score(emissions, path, scores):
     return total + sum(scores.transitions[a, b] for a, b in zip(path, path[1:]))
 
 
+def log_partition(emissions, mask, scores):
+    """Log of the sum over all tag paths of exp(path score), per sentence."""
+    return torch.logsumexp(forward_scores(emissions, mask, scores)[:, -1] + scores.end, dim=1)
+
+
 def random_problem(seed, num_tags=5, batch=4, length=5):
+    """torchcrf's CRF with random transitions (the reference), emissions and a ragged mask."""
     torch.manual_seed(seed)
     crf = CRF(num_tags, batch_first=True)
     torch.nn.init.normal_(crf.transitions)
@@ -46,9 +60,17 @@ def plain_forward_backward(emissions, mask, scores):
     return results
 
 
+def our_crf(crf, allowed=None):
+    """Our CRF module with ``crf``'s (torchcrf's) weights, constrained to ``allowed``."""
+    module = ConditionalRandomField(crf.num_tags)
+    module.load_state_dict(crf.state_dict())
+    if allowed is not None:
+        module.constrain(*allowed)
+    return module
+
+
 def unconstrained(crf):
-    size = crf.num_tags
-    return constrained_scores(crf, [True] * size, [True] * size, [[True] * size] * size)
+    return CrfScores(crf.start_transitions, crf.end_transitions, crf.transitions)
 
 
 def test_viterbi_is_the_brute_force_best_path_on_ragged_batches():
@@ -87,7 +109,7 @@ def test_constrained_viterbi_is_the_best_well_formed_path():
     tags = schemes.tag_set(["LOC", "PER"], "bioes")
     allowed = schemes.allowed_transitions(tags, "bioes")
     crf, emissions, mask, lengths = random_problem(11, num_tags=len(tags), batch=3, length=4)
-    best = viterbi(emissions, mask, constrained_scores(crf, *allowed))
+    best = our_crf(crf, allowed).decode(emissions, mask)
     plain = unconstrained(crf)
     for row, length in enumerate(lengths.tolist()):
         well_formed = [p for p in itertools.product(range(len(tags)), repeat=length)
@@ -104,7 +126,7 @@ def test_forward_and_backward_scores_equal_the_logsumexp_recursions(constrained,
     tags = schemes.tag_set(["LOC", "PER"], "bioes")
     crf, emissions, mask, lengths = random_problem(9, num_tags=len(tags), batch=4, length=9)
     emissions = emissions * spread
-    scores = (constrained_scores(crf, *schemes.allowed_transitions(tags, "bioes"))
+    scores = (our_crf(crf, schemes.allowed_transitions(tags, "bioes")).scores()
               if constrained else unconstrained(crf))
     with torch.no_grad():
         alpha, beta = forward_scores(emissions, mask, scores), backward_scores(emissions, mask, scores)
@@ -167,7 +189,7 @@ def test_entity_scores_are_span_marginals(scheme):
     with torch.no_grad():
         emissions = tagger.model.emissions(tagger.encoder.batch([tokens], [0]))[0]
     symbols = tagger.encoder.tags.symbols
-    scores = constrained_scores(tagger.model.crf, *tagger.allowed)
+    scores = tagger.model.crf.scores()
     paths = [p for p in itertools.product(range(len(symbols)), repeat=len(tokens))
              if path_score(emissions, p, scores) > -1000]
     weights = torch.stack([path_score(emissions, p, scores) for p in paths]).exp()
@@ -215,3 +237,56 @@ def test_negative_log_likelihood_weights_each_sentence_by_its_incoming_gradient(
     for fast_grad, plain_grad in zip(torch.autograd.grad((fast * weights).sum(), wanted),
                                      torch.autograd.grad((plain * weights).sum(), wanted)):
         assert torch.allclose(fast_grad, plain_grad, atol=1e-5)
+
+
+def test_the_crf_module_keeps_torchcrfs_parameters_and_saves_no_mask():
+    """Model files written when the model held a torchcrf.CRF load into the module, and the
+    same seed draws the same initial weights."""
+    torch.manual_seed(5)
+    reference = CRF(3, batch_first=True)
+    torch.manual_seed(5)
+    module = ConditionalRandomField(3)
+    module.constrain(*schemes.allowed_transitions(schemes.tag_set(["X"], "iob2"), "iob2"))
+    saved = module.state_dict()
+    assert list(saved) == list(reference.state_dict()) == [
+        "start_transitions", "end_transitions", "transitions"]
+    assert all(torch.equal(saved[name], value) for name, value in reference.state_dict().items())
+    assert [name for name, _ in module.named_parameters()] == list(saved)
+    fresh = ConditionalRandomField(3)
+    fresh.load_state_dict(reference.state_dict())  # strict: no key missing or left over
+    assert fresh.allowed_transitions.all()  # the mask comes from constrain(), not the file
+
+
+def test_the_mask_is_built_once_and_decoding_keeps_to_it():
+    tags = schemes.tag_set(["LOC", "PER"], "bioes")
+    allowed = schemes.allowed_transitions(tags, "bioes")
+    crf, emissions, mask, _ = random_problem(2, num_tags=len(tags), batch=3, length=6)
+    module = our_crf(crf, allowed)
+    assert module.allowed_transitions.tolist() == allowed[2]
+    assert {name for name, _ in module.named_buffers()} == {
+        "allowed_start", "allowed_end", "allowed_transitions"}
+    expected = constrained_scores(crf, *allowed)
+    for got, wanted in zip(module.scores(), expected):
+        assert torch.equal(got, wanted)
+    assert module.scores().transitions[tags.index("B-LOC"), tags.index("O")] == FORBIDDEN
+    assert torch.equal(module.decode(emissions, mask), viterbi(emissions, mask, expected))
+    with pytest.raises(ValueError, match="may_end has shape"):
+        module.constrain(allowed[0], allowed[1][:-1], allowed[2])
+
+
+def test_a_tagger_constrains_its_crf_once_not_on_every_call(monkeypatch):
+    from nerlstm.config import Config
+    from nerlstm.conll import Sentence
+    from nerlstm.training import build_tagger
+
+    train = [Sentence(["Ann", "met", "Bob"], ["B-PER", "O", "B-PER"])]
+    tagger = build_tagger(train, Config(hidden=4, char_hidden=3, word_dim=4), "cpu")
+    may_follow = tagger.model.crf.allowed_transitions
+    assert not may_follow.all() and may_follow.tolist() == tagger.allowed[2]
+
+    def refuse(*args):
+        raise AssertionError("constrained again")
+
+    monkeypatch.setattr(ConditionalRandomField, "constrain", refuse)
+    monkeypatch.setattr(schemes, "allowed_transitions", refuse)
+    assert len(tagger.predict([["Ann", "met", "Bob"], []])) == 2

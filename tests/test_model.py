@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import SENTENCES
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torchcrf import CRF
 
 from nerlstm.config import Config
 from nerlstm.model import (
@@ -135,7 +136,12 @@ def plain_loss(model, batch):
     flat = encoded.reshape(flat_ids.shape[0], -1)
     means = torch.stack([flat[flat_ids == group].mean(dim=0) for group in flat_ids.tolist()])
     features = torch.cat([encoded, means.view_as(encoded)], dim=2)
-    return -model.crf(model.to_tags(features), batch.tag_ids, batch.mask, reduction="sum")
+    # torchcrf's likelihood over the model's own CRF parameters, as the reference
+    reference = CRF(model.crf.num_tags, batch_first=True)
+    likelihood = torch.func.functional_call(
+        reference, dict(model.crf.named_parameters()),
+        (model.to_tags(features), batch.tag_ids, batch.mask), {"reduction": "sum"})
+    return -likelihood
 
 
 def test_the_models_loss_and_gradients_equal_the_plain_computation():

@@ -289,3 +289,86 @@ def test_bfloat16_without_the_instructions_is_a_usage_error(trained_model, monke
     assert result.output.strip() == ("error: --precision bfloat16: this CPU has no bfloat16 "
                                      "instructions (AVX512-BF16 or AMX), where it is slower "
                                      "than float32")
+
+
+def test_conll_jsonl_has_a_record_per_sentence_with_its_document_and_line(trained_model):
+    source = ("-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\n\n-DOCSTART- -X- O O\n\n"
+              "Peter NNP B-PER\nBlackburn NNP I-PER\n\nParis NNP B-LOC\n\n")
+    result = run_cli("tag", "-m", trained_model, "-i", "conll", "-f", "jsonl", input=source)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["text"], r["document"], r["line"]) for r in records] == [
+        ("EU rejects", 1, 3), ("Peter Blackburn", 2, 9), ("Paris", 2, 12)]
+
+
+def _blocks(output: str) -> list[list[str]]:
+    """Output in conll format cut after each blank line: one block per input line of text."""
+    blocks, block = [], []
+    for line in output.split("\n")[:-1]:
+        if line:
+            block.append(line.split()[0])
+        else:
+            blocks.append(block)
+            block = []
+    assert block == []  # the output ends with a blank line
+    return blocks
+
+
+@pytest.mark.parametrize("kind", ["text", "tokens"])
+def test_conll_output_of_lines_gives_one_blank_line_for_an_empty_one(trained_model, kind):
+    source = "\n\nPeter visited Paris\n\n\nEU said\n\n"
+    result = run_cli("tag", "-m", trained_model, "-i", kind, "-f", "conll", input=source)
+    assert result.exit_code == 0, result.output
+    assert _blocks(result.stdout) == [[], [], ["Peter", "visited", "Paris"], [], [],
+                                      ["EU", "said"], []]
+
+
+@pytest.mark.parametrize("source", [
+    "\n\nEU NNP\nsays VBZ\n\n\n\n-DOCSTART- -X-\nParis NNP\n\n\n",
+    "EU NNP\n\nParis NNP",  # no line end at the end
+    "-DOCSTART- -X-\n\n",  # no sentence at all
+])
+def test_conll_output_of_columns_keeps_every_line_in_place(trained_model, source):
+    result = run_cli("tag", "-m", trained_model, "-i", "conll", input=source)
+    assert result.exit_code == 0, result.output
+    given, got = source.split("\n"), result.stdout.split("\n")
+    if given[-1]:  # a last line without its end gets one
+        given.append("")
+    assert len(got) == len(given)
+    for before, after in zip(given, got):
+        assert after == (before + " " + after.split()[-1] if before else "")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("EU NNP\nsays VBZ\n\nParis\n", "<stdin>:4: the token column 1 does not exist: the line "
+                                    "has 1 column (use --token-column / --tag-column)"),
+    ("EU NNP B-ORG\nsays VBZ\n", "<stdin>:2: expected 3 columns like the lines above, found 2"),
+])
+def test_conll_input_is_read_as_eval_reads_it(trained_model, source, message):
+    """The column rules and errors of eval's reader: no fallback to another column."""
+    result = run_cli("tag", "-m", trained_model, "-i", "conll", "--token-column", "1",
+                     input=source)
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {message}"
+
+
+def test_column_records_answer_a_finished_sentence_at_a_pause():
+    from nerlstm.tagging import column_records, format_conll
+    from nerlstm.textio import PAUSE, Line
+
+    texts = ["-DOCSTART- x", "", "EU B", "", None, "", "Paris B", "says O", None, "", ""]
+    lines = [None if text is None else Line("<stdin>", number, text)
+             for number, text in enumerate(texts, start=1)]
+    records = list(column_records(lines))
+    assert [None if r is PAUSE else (r.text, r.line, len(r.before), len(r.after))
+            for r in records] == [("EU", 3, 2, 1), PAUSE, PAUSE, ("Paris says", 7, 1, 2)]
+    tags = {"EU": ["B-ORG"], "Paris says": ["B-LOC", "O"]}
+    written = [format_conll(r, tagging_result(tags[r.text])) for r in records if r is not PAUSE]
+    assert "\n".join(written).split("\n") == [
+        "-DOCSTART- x O", "", "EU B B-ORG", "", "", "Paris B B-LOC", "says O O", "", ""]
+
+
+def tagging_result(tags):
+    from nerlstm.tagging import Tagged
+
+    return Tagged(tags, [])
