@@ -1,45 +1,149 @@
-"""Every hyperparameter of a model and its training, with the reason for each default."""
+"""Every setting of a run, each declared once with its type, default, range and help.
+
+:class:`Config` holds the model and its training (it is saved in the model file);
+:class:`DataSettings` holds what a training run reads and where it runs (the model file keeps
+it in its summary, so that ``nerlstm info --recipe`` repeats the run). The comments say why
+each default is what it is; docs/results.md has the measurements behind them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from nerlstm.errors import NerlstmError
+from nerlstm.settings import Setting, declared, setting, suggestion
+from nerlstm.settings import to_toml as _to_toml
+
 
 @dataclass
 class Config:
     # Model
-    word_dim: int = 100            # Lample et al. 2016 and NCRF++ use 100
-    lowercase_words: bool = False  # case is also seen by the character encoder
-    embeddings: str = ""           # pretrained vectors file the word table started from
-    freeze_embeddings: bool = False  # keep pretrained vectors fixed while training
-    char_encoder: str = "cnn"      # cnn (Ma & Hovy): CoNLL-2003 +1.1 F1 over lstm (Lample et al.)
-    char_cnn_tanh: bool = True     # bound the CNN's features (unbounded ones swamped the words)
-    char_dim: int = 30             # character embedding size
-    char_hidden: int = 50          # per direction of the character BiLSTM; CNN filters: twice
-    hidden: int = 256              # per direction of the word BiLSTM; CoNLL-2003 +0.26 over 200 (3 seeds)
-    layers: int = 1                # word BiLSTM layers
-    doc_context: bool = True       # tokens also see their word's other mentions in the document
-    context_dropout: float = 0.25  # share of training sentences read alone, as `tag` reads a line
-    dropout: float = 0.5           # on the BiLSTM input and output (Lample et al.)
-    locked_dropout: bool = False   # one dropout mask per sentence for all its tokens (Gal & Ghahramani)
-    word_unk_prob: float = 0.5     # singleton training words replaced by UNK this often
+    word_dim: int = setting(  # Lample et al. 2016 and NCRF++ use 100
+        100, "Word embedding size (with --embeddings: the file's).", "model", minimum=1)
+    lowercase_words: bool = setting(  # case is also seen by the character encoder
+        False, "Lowercase the word table (case stays in the characters).", "model",
+        off_flag="--cased-words")
+    embeddings: str = setting(
+        "", "Pretrained word vectors: GloVe or word2vec text, word2vec binary, each may be "
+        ".gz.", "model", metavar="FILE")
+    freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed.", "model")
+    char_encoder: str = setting(  # the CNN (Ma & Hovy) is the more accurate on CoNLL-2003
+        "cnn", "Character encoder: lstm (a BiLSTM) or cnn (a convolution, max-pooled).",
+        "model", choices=("lstm", "cnn"))
+    char_cnn_tanh: bool = setting(  # unbounded features swamped the word embeddings
+        True, "Pass the character CNN's max-pooled features through tanh (unbounded ones "
+        "outweigh the word embeddings).", "model", off_flag="--char-cnn-unbounded")
+    char_dim: int = setting(30, "Character embedding size.", "model", minimum=1)
+    char_hidden: int = setting(
+        50, "Character BiLSTM size per direction (the CNN has twice as many filters).",
+        "model", minimum=1)
+    hidden: int = setting(  # more accurate than 200 on CoNLL-2003, as fast per token
+        256, "Word BiLSTM size per direction.", "model", minimum=1)
+    layers: int = setting(1, "Word BiLSTM layers.", "model", minimum=1)
+    doc_context: bool = setting(  # names are often written out in full once per document
+        True, "Let each token see its word's other mentions in the document (-DOCSTART- to "
+        "-DOCSTART-, in pieces of at most 32 sentences), or read each sentence alone.",
+        "model", off_flag="--sentence-context")
+    context_dropout: float = setting(  # so that a line tagged alone is tagged well too
+        0.25, "With document context: share of training sentences read alone, so that "
+        "single sentences are tagged well too.", "model", minimum=0.0, maximum=1.0)
+    dropout: float = setting(  # Lample et al. 2016
+        0.5, "Dropout on the BiLSTM's input and output.", "model", minimum=0.0, below=1.0)
+    locked_dropout: bool = setting(  # Gal & Ghahramani's variational dropout, as an option
+        False, "Drop the same BiLSTM input and output features at every token of a sentence "
+        "(variational dropout), or draw a mask per token.", "model", off_flag="--token-dropout")
+    word_unk_prob: float = setting(  # Lample et al. 2016: the UNK vector learns rare words
+        0.5, "Probability of replacing a singleton training word by UNK.", "model",
+        minimum=0.0, maximum=1.0)
     # Training
-    epochs: int = 50
-    patience: int = 16             # epochs without a better dev F1 before stopping (8 stopped runs early)
-    batch_size: int = 16
-    optimizer: str = "sgd"         # sgd (with momentum) or adam
-    lr: float = 0.02
-    momentum: float = 0.9
-    lr_decay: float = 0.05         # lr / (1 + decay * epoch), as in Ma & Hovy 2016
-    clip: float = 5.0              # gradient norm clipping
-    average_decay: float = 0.0     # dev-score and save a moving average of the weights (0: off)
-    seed: int = 1
-    train_scheme: str = "bioes"    # BIOES gives the CRF explicit entity ends
+    epochs: int = setting(50, "Most epochs to train.", "training", minimum=1)
+    patience: int = setting(  # shorter patience stopped some runs before their best epoch
+        16, "Stop after this many epochs without a better dev F1.", "training", minimum=1)
+    batch_size: int = setting(16, "Sentences per batch.", "training", minimum=1,
+                              flags=("--batch-size", "-b"))
+    optimizer: str = setting("sgd", "sgd (with momentum) or adam.", "training",
+                             choices=("sgd", "adam"))
+    lr: float = setting(0.02, "Learning rate.", "training", minimum=0.0)
+    momentum: float = setting(0.9, "SGD momentum.", "training", minimum=0.0, maximum=1.0)
+    lr_decay: float = setting(  # as in Ma & Hovy 2016
+        0.05, "lr / (1 + decay * epoch).", "training", minimum=0.0)
+    clip: float = setting(5.0, "Gradient norm clipping; 0 turns it off.", "training",
+                          minimum=0.0)
+    average_decay: float = setting(
+        0.0, "Score on dev and save a moving average of the weights, with this decay per "
+        "batch (e.g. 0.999); 0 turns it off.", "training", minimum=0.0, below=1.0)
+    seed: int = setting(1, "Random seed.", "training")
+    train_scheme: str = setting(  # BIOES gives the CRF explicit entity ends
+        "bioes", "Tag scheme the model learns.", "training", choices=("bioes", "iob2"))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:
+        """A config from saved values; keys it does not know (other settings) are ignored."""
         known = {field.name for field in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
+
+    def checked(self) -> Config:
+        """This config, after every value is checked against its setting's type and range;
+        raises NerlstmError naming the first bad one."""
+        for name, described in declared(Config).items():
+            setattr(self, name, described.check(getattr(self, name)))
+        return self
+
+
+@dataclass
+class DataSettings:
+    """What a training run reads, and where it runs."""
+
+    train: str | None = setting(None, "Training data, a CoNLL column file.", "data",
+                                metavar="FILE")
+    dev: str | None = setting(None, "Dev data: picks the best epoch and stops early.", "data",
+                              flags=("--dev", "-d"), metavar="FILE")
+    vocab_from: list[str] = setting(
+        [], "With --embeddings: more CoNLL files whose words with a vector join the "
+        "vocabulary (train and dev always do).", "data", metavar="FILE")
+    token_column: int = setting(0, "0-based column of the token; negative counts from the end.",
+                                "data")
+    tag_column: int = setting(-1, "0-based column of the tag; negative counts from the end.",
+                              "data")
+    encoding: str = setting("utf-8", "Encoding of the input files.", "data", metavar="NAME")
+    scheme: str = setting("auto", "Tag scheme of the input; auto detects it.", "data",
+                          choices=("auto", "iob1", "iob2", "bioes"))
+    threads: int | None = setting(None, "CPU threads (default: the cores that are free).",
+                                  "run", minimum=1)
+    device: str = setting("auto", "Where to compute: auto (a GPU if there is one), cpu or "
+                          "cuda.", "run", choices=("auto", "cpu", "cuda"))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DataSettings:
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def all_settings() -> dict[str, Setting]:
+    """Every setting a recipe may hold, model and training first."""
+    return {**declared(Config), **declared(DataSettings)}
+
+
+def check_settings(values: dict, path: str | None = None) -> dict:
+    """Recipe values checked against their settings: unknown names (with a suggestion),
+    types, ranges and choices. Returns the values, numbers converted where TOML is loose."""
+    known = all_settings()
+    checked = {}
+    for key, value in values.items():
+        if key not in known:
+            raise NerlstmError(f"unknown setting {key}{suggestion(key, known)}; "
+                               f"`nerlstm train --print-config` lists them all", path=path,
+                               exit_code=2)
+        try:
+            checked[key] = known[key].check(value)
+        except NerlstmError as error:
+            raise NerlstmError(error.message, path=path, exit_code=2) from None
+    return checked
+
+
+def settings_toml(values: dict) -> str:
+    """Settings as a TOML recipe, grouped, each with its help as a comment."""
+    return _to_toml(values, all_settings())

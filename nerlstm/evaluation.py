@@ -88,12 +88,24 @@ def evaluate(tagger, sentences, *, strict: bool = False, batch_size: int = 256,
 
 
 def write_predictions(path: str, sentences, predicted: Sequence[Sequence[str]]) -> None:
-    """Token, gold tag and predicted tag per line, a blank line after each sentence."""
-    with open(path, "w", encoding="utf-8") as out:
+    """Token, gold tag and predicted tag per line, a blank line after each sentence (``-``:
+    stdout). A file is written whole or not at all."""
+    from nerlstm.textio import output_file
+
+    with output_file(path) as out:
         for sentence, tags in zip(sentences, predicted):
             for token, gold, guess in zip(sentence.tokens, sentence.tags, tags):
                 out.write(f"{token} {gold} {guess}\n")
             out.write("\n")
+
+
+def unseen_types(sentences, tag_symbols: Sequence[str]) -> list[str]:
+    """Entity types in the sentences' tags that none of ``tag_symbols`` has."""
+    def entity_type(tag: str) -> str:
+        return tag.split("-", 1)[-1]
+
+    return sorted({entity_type(tag) for s in sentences for tag in s.tags if tag != "O"} -
+                  {entity_type(tag) for tag in tag_symbols})
 
 
 NONE = "none"

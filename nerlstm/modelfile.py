@@ -12,6 +12,7 @@ import torch
 from nerlstm import __version__
 from nerlstm.batching import Encoder
 from nerlstm.config import Config
+from nerlstm.conll import open_binary
 from nerlstm.errors import NerlstmError
 from nerlstm.model import BiLstmCrf
 from nerlstm.tagging import Tagger
@@ -70,6 +71,13 @@ def save_model(tagger: Tagger, path: str, summary: dict) -> None:
     atomic_save(model_payload(tagger, summary), path)
 
 
+def update_summary(path: str, changes: dict) -> None:
+    """Rewrite the training summary of the model file at ``path`` with ``changes``."""
+    payload = read_payload(path)
+    payload["summary"] = {**(payload.get("summary") or {}), **changes}
+    atomic_save(payload, path)
+
+
 def read_payload(path: str) -> dict:
     """The checked contents of a model file, loaded without running any code."""
     return read_checked(path, FORMAT, _REQUIRED_KEYS)
@@ -82,6 +90,11 @@ def read_checked(path: str, expected_format: str, required_keys: tuple[str, ...]
         raise NerlstmError(f"is a directory, expected a {what}", path=path)
     if not os.path.exists(path):
         raise NerlstmError(f"no such {what}", path=path)
+    with open_binary(path) as handle:
+        start = handle.read(2)
+    if start != b"PK" and start[:1] != b"\x80":  # neither torch's zip nor its older pickle
+        raise NerlstmError(f"not a {what}: expected a file written by nerlstm train",
+                           path=path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
@@ -162,4 +175,15 @@ def describe(path: str) -> dict:
         "best_epoch": summary.get("best_epoch"),
         "best_dev": summary.get("best_dev"),
         "epochs_run": summary.get("epochs_run"),
+        "reading": summary.get("reading"),
     }
+
+
+def recipe_of(facts: dict) -> dict:
+    """The settings that trained a model (see :func:`describe`), as a recipe: its config, and
+    the data it read and how, where the model file records them."""
+    recipe = dict(facts["config"])
+    recipe["train"] = (facts.get("train") or {}).get("path")
+    recipe["dev"] = (facts.get("dev") or {}).get("path")
+    recipe.update(facts.get("reading") or {})
+    return recipe

@@ -12,10 +12,22 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 def read_metrics_log(path: str) -> list[dict]:
     """The rows of a metrics log (one JSON object per epoch)."""
-    from nerlstm.conll import read_text
+    from nerlstm.conll import open_binary, read_text
 
+    with open_binary(path) as handle:
+        start = handle.read(4)
+    if start[:2] == b"PK" or start[:1] == b"\x80":  # a zip (torch.save) or a pickle
+        raise NerlstmError("this is a model file, not a metrics log: plot the run's "
+                           "MODEL.metrics.jsonl", path=path)
     rows = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    try:
+        text = read_text(path)
+    except NerlstmError as error:
+        if error.line is None:
+            raise
+        raise NerlstmError("not a metrics log: expected UTF-8 JSON lines, as train writes to "
+                           "MODEL.metrics.jsonl", path=path, line=error.line) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -40,13 +52,20 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_BARS[round((value - low) / spread * (len(_BARS) - 1))] for value in values)
 
 
+def require_matplotlib() -> None:
+    """Refuse, before any work, to plot where matplotlib is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise NerlstmError("plotting needs matplotlib: pip install 'nerlstm[plot]'",
+                           exit_code=2)
+
+
 def plot_curves(rows: Sequence[dict], path: str, title: str = "") -> None:
     """Draw training loss and dev precision, recall and F1 per epoch to an image file."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise NerlstmError("plotting needs matplotlib: pip install 'nerlstm[plot]'",
-                           exit_code=2) from None
+    require_matplotlib()
+    import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib import pyplot
 

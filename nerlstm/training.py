@@ -19,8 +19,8 @@ import torch
 from nerlstm import schemes
 from nerlstm.batching import Batch, Encoder, batch_indices, context_batches, context_ids
 from nerlstm.config import Config
-from nerlstm.conll import Sentence
-from nerlstm.embeddings import Vectors, initial_table, vector_for
+from nerlstm.conll import Sentence, TaggedData
+from nerlstm.embeddings import Vectors, initial_table, read_vectors, vector_for, wanted_keys
 from nerlstm.errors import NerlstmError
 from nerlstm.evaluation import micro_scores
 from nerlstm.model import BiLstmCrf
@@ -31,7 +31,9 @@ from nerlstm.modelfile import (
     read_checked,
     save_model,
     tagger_from_payload,
+    update_summary,
 )
+from nerlstm.runtime import ThreadGovernor
 from nerlstm.signals import stop_requests
 from nerlstm.tagging import Tagger
 from nerlstm.vocab import TagVocab, Vocab, build_vocabs, normalise_digits
@@ -39,6 +41,14 @@ from nerlstm.vocab import TagVocab, Vocab, build_vocabs, normalise_digits
 
 class TrainingListener:
     """Receives progress; the CLI renders it. Every method does nothing by default."""
+
+    def data_read(self, split: str, data: TaggedData) -> None: ...
+
+    def vectors_read(self, path: str, coverage: dict) -> None: ...
+
+    def resumed(self, path: str, epoch: int) -> None: ...
+
+    def config_chosen(self, config: Config) -> None: ...
 
     def vocabularies(self, words: int, chars: int, tags: list[str], scheme: str) -> None: ...
 
@@ -100,6 +110,7 @@ class TrainingResult:
     best_epoch: int | None = None
     best_dev: dict | None = None
     seconds: float = 0.0
+    epochs_run: int = 0
     stopped_by_signal: int | None = None  # the signal number that interrupted training
 
 
@@ -115,9 +126,9 @@ def _malloc_trim():
 def release_free_memory() -> bool:
     """Give memory that the C allocator holds free back to the system; False where it cannot.
 
-    Training's tensors of ever-changing sizes leave glibc's heap fragmented: over a CoNLL-2003
-    run the process grew to 1.1 GB while its live data stayed near 500 MB, and each epoch's
-    dev scoring came on top. Trimming every few dozen batches costs no measurable time.
+    Training's tensors of ever-changing sizes leave glibc's heap fragmented, so that the
+    process grows well past its live data, and each epoch's dev scoring comes on top. Trimming
+    every few dozen batches costs no measurable time (docs/performance.md has the figures).
     """
     trim = _malloc_trim()
     if trim is None:
@@ -128,8 +139,8 @@ def release_free_memory() -> bool:
 
 # Batches between two calls of release_free_memory during training.
 TRIM_EVERY_BATCHES = 50
-# Dev scoring's batches: smaller than tagging's 256, since its peak comes on top of training's
-# memory. On CoNLL-2003 dev, 64 peaks 145 MB lower and scores 0.2 s (8%) slower.
+# Dev scoring's batches: smaller than tagging's 256, since its peak memory comes on top of
+# training's; a little slower, much lower (docs/performance.md).
 DEV_BATCH_SIZE = 64
 
 
@@ -212,12 +223,141 @@ def remove_stale_temporaries(model_path: str) -> None:
                 os.unlink(leftover)
 
 
+@dataclass
+class Run:
+    """What a training run holds between its steps."""
+
+    tagger: Tagger
+    config: Config
+    optimizer: torch.optim.Optimizer
+    averaged: WeightAverage | None
+    progress: Progress
+    rng: random.Random
+    data: TrainingData
+    model_path: str
+    data_summary: dict
+
+    def summary(self, epochs_run: int) -> dict:
+        """The training summary a model file keeps."""
+        return {**self.data_summary, "best_epoch": self.progress.best_epoch,
+                "best_dev": self.progress.best_dev, "epochs_run": epochs_run}
+
+    def scored_weights(self) -> contextlib.AbstractContextManager:
+        """Dev scores and saved models use the averaged weights, if any; training goes on
+        with its own."""
+        return self.averaged.applied() if self.averaged is not None else contextlib.nullcontext()
+
+
+def start_run(train_sentences: Sequence[Sentence], config: Config, *, model_path: str,
+              device: torch.device | str = "cpu", data_summary: dict | None = None,
+              resume: dict | None = None, vectors: Vectors | None = None,
+              more_tokens: Sequence[Sequence[str]] = ()) -> Run:
+    """A new run (a fresh tagger from the training data), or one resumed from a checkpoint."""
+    if resume is None:
+        torch.manual_seed(config.seed)
+        rng = random.Random(config.seed)
+        tagger = build_tagger(train_sentences, config, device, vectors, more_tokens)
+        progress = Progress()
+    else:
+        tagger = tagger_from_payload(resume["model"], device)
+        rng = random.Random()
+        rng.setstate(resume["python_rng"])
+        progress = Progress(**resume["progress"])
+    config = tagger.model.config  # a checkpoint's own; pretrained vectors set word_dim
+    optimizer = make_optimizer(tagger.model, config)
+    averaged = WeightAverage(tagger.model, config.average_decay) if config.average_decay > 0 \
+        else None
+    data = TrainingData(train_sentences, tagger.encoder, config, device)
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        torch.set_rng_state(resume["torch_rng"])
+        if averaged is not None:
+            averaged.load_state_dict(resume["average"])
+    return Run(tagger, config, optimizer, averaged, progress, rng, data, model_path,
+               data_summary or {})
+
+
+def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
+                governor: ThreadGovernor | None = None) -> float:
+    """Train the batches of the epoch in progress that are not trained yet, until done or a
+    stop is requested; returns the seconds it took."""
+    progress, config, model = run.progress, run.config, run.tagger.model
+    for group in run.optimizer.param_groups:
+        group["lr"] = config.lr / (1 + config.lr_decay * (progress.epoch - 1))
+    if progress.order is None:
+        progress.order = run.data.epoch_order(run.rng)
+    started = time.perf_counter()
+    listener.epoch_started(progress.epoch, len(run.data.tokens))
+    model.train()
+    while progress.batches_done < len(progress.order) and not stop:
+        indices = progress.order[progress.batches_done]
+        loss = optimization_step(model, run.optimizer, run.data.batch(indices, run.rng),
+                                 len(indices), config.clip)
+        if run.averaged is not None:
+            run.averaged.update()
+        progress.total_loss += loss
+        progress.seen += len(indices)
+        progress.batches_done += 1
+        listener.batch_done(len(indices), loss / len(indices))
+        if progress.batches_done % TRIM_EVERY_BATCHES == 0:
+            release_free_memory()
+            if governor is not None:
+                governor.look()
+    return time.perf_counter() - started
+
+
+def score_dev(run: Run, dev_sentences: Sequence[Sentence], dev_contexts: list[int] | None
+              ) -> dict:
+    """Micro precision, recall and F1 of the model (its averaged weights, if any) on dev."""
+    release_free_memory()  # dev scoring's peak comes on top of what is held
+    with run.scored_weights():
+        predicted = run.tagger.predict([s.tokens for s in dev_sentences], DEV_BATCH_SIZE,
+                                       contexts=dev_contexts)
+    return micro_scores([s.tags for s in dev_sentences], predicted)
+
+
+def save_checkpoint(run: Run) -> None:
+    """Everything needed to go on exactly where the run is, beside the model."""
+    atomic_save({"format": CHECKPOINT_FORMAT, "format_version": 1,
+                 "model": model_payload(run.tagger, run.summary(run.progress.epoch - 1)),
+                 "optimizer": run.optimizer.state_dict(), "progress": asdict(run.progress),
+                 "python_rng": run.rng.getstate(), "torch_rng": torch.get_rng_state(),
+                 "average": run.averaged.state_dict() if run.averaged is not None else None,
+                 "data": run.data_summary}, checkpoint_path(run.model_path))
+
+
+def end_epoch(run: Run, dev: dict | None, seen_before: int, train_seconds: float,
+              started: float) -> dict:
+    """Keep the model if dev F1 improved (or always, without dev), move on to the next
+    epoch, and return the epoch's metrics row."""
+    progress = run.progress
+    row = {"epoch": progress.epoch, "loss": progress.total_loss / progress.seen,
+           "lr": run.optimizer.param_groups[0]["lr"], "train_seconds": train_seconds,
+           "sentences_per_second": (progress.seen - seen_before) / train_seconds}
+    if dev is not None:
+        row.update({f"dev_{name}": value for name, value in dev.items()})
+    improved = dev is None or dev["f1"] > progress.best_f1
+    row["seconds"] = time.perf_counter() - started
+    row["best"] = improved
+    if improved:
+        progress.best_f1 = dev["f1"] if dev else progress.best_f1
+        progress.best_epoch, progress.best_dev = progress.epoch, dev
+        progress.since_best = 0
+        with run.scored_weights():
+            save_model(run.tagger, run.model_path, run.summary(progress.epoch))
+    else:
+        progress.since_best += 1
+    run.progress = Progress(progress.epoch + 1, None, 0, 0.0, 0, progress.best_f1,
+                            progress.since_best, progress.best_epoch, progress.best_dev)
+    return row
+
+
 def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence] | None,
           config: Config, *, model_path: str, device: torch.device | str = "cpu",
           data_summary: dict | None = None, listener: TrainingListener | None = None,
           resume: dict | None = None, vectors: Vectors | None = None,
-          more_tokens: Sequence[Sequence[str]] = (), stop: list[int] | None = None
-          ) -> TrainingResult:
+          more_tokens: Sequence[Sequence[str]] = (), stop: list[int] | None = None,
+          governor: ThreadGovernor | None = None) -> TrainingResult:
     """Train a tagger and keep the best model at ``model_path``.
 
     With dev sentences, the model is saved whenever dev F1 improves, and training stops after
@@ -226,107 +366,37 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     checkpoint (``model_path + ".ckpt"``) after every epoch and when a signal stops the run;
     ``resume`` (a loaded checkpoint) goes on from one exactly as if never stopped. A SIGINT
     or SIGTERM stops it after the current batch: ``stop`` is the list of a caller's
-    ``stop_requests()``; without it, the handlers are installed for the run itself.
+    ``stop_requests()``; without it, the handlers are installed for the run itself. A
+    ``governor`` keeps the CPU threads at the cores that other processes leave free.
     """
     listener = listener or TrainingListener()
     remove_stale_temporaries(model_path)
-    if resume is None:
-        torch.manual_seed(config.seed)
-        rng = random.Random(config.seed)
-        tagger = build_tagger(train_sentences, config, device, vectors, more_tokens)
-        progress = Progress()
-    else:
-        tagger = tagger_from_payload(resume["model"], device)
-        config = tagger.model.config
-        rng = random.Random()
-        rng.setstate(resume["python_rng"])
-        progress = Progress(**resume["progress"])
-    model, encoder = tagger.model, tagger.encoder
-    config = model.config  # pretrained vectors set the word dimension
+    run = start_run(train_sentences, config, model_path=model_path, device=device,
+                    data_summary=data_summary, resume=resume, vectors=vectors,
+                    more_tokens=more_tokens)
+    encoder = run.tagger.encoder
     listener.vocabularies(len(encoder.words), len(encoder.chars), encoder.tags.symbols,
-                          config.train_scheme)
-
-    data = TrainingData(train_sentences, encoder, config, device)
+                          run.config.train_scheme)
     dev_contexts = (context_ids([s.document for s in dev_sentences])
-                    if config.doc_context and dev_sentences else None)
-    optimizer = make_optimizer(model, config)
-    averaged = WeightAverage(model, config.average_decay) if config.average_decay > 0 else None
-    if resume is not None:
-        optimizer.load_state_dict(resume["optimizer"])
-        torch.set_rng_state(resume["torch_rng"])
-        if averaged is not None:
-            averaged.load_state_dict(resume["average"])
-    # Dev scores and saved models use the averaged weights; training goes on with its own.
-    scored_weights = averaged.applied if averaged is not None else contextlib.nullcontext
-
-    def summary(epoch: int) -> dict:
-        return {**(data_summary or {}), "best_epoch": progress.best_epoch,
-                "best_dev": progress.best_dev, "epochs_run": epoch}
-
-    def save_checkpoint() -> None:
-        atomic_save({"format": CHECKPOINT_FORMAT, "format_version": 1,
-                     "model": model_payload(tagger, summary(progress.epoch - 1)),
-                     "optimizer": optimizer.state_dict(), "progress": asdict(progress),
-                     "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
-                     "average": averaged.state_dict() if averaged is not None else None,
-                     "data": data_summary or {}}, checkpoint_path(model_path))
-
-    result = TrainingResult(best_epoch=progress.best_epoch, best_dev=progress.best_dev)
+                    if run.config.doc_context and dev_sentences else None)
+    result = TrainingResult(best_epoch=run.progress.best_epoch, best_dev=run.progress.best_dev)
     started = time.perf_counter()
-    log_mode = "a" if resume is not None else "w"
-    with open(metrics_log_path(model_path), log_mode, encoding="utf-8") as log, \
+    epochs_run = run.progress.epoch - 1
+    with open(metrics_log_path(model_path), "a" if resume is not None else "w",
+              encoding="utf-8") as log, \
             (contextlib.nullcontext(stop) if stop is not None else stop_requests()) as caught:
-        while progress.epoch <= config.epochs:
-            epoch = progress.epoch
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
-            if progress.order is None:
-                progress.order = data.epoch_order(rng)
+        while run.progress.epoch <= run.config.epochs:
             epoch_started = time.perf_counter()
-            seen_before = progress.seen  # a resumed epoch was partly trained before
-            listener.epoch_started(epoch, len(data.tokens))
-            model.train()
-            while progress.batches_done < len(progress.order) and not caught:
-                indices = progress.order[progress.batches_done]
-                loss = optimization_step(model, optimizer, data.batch(indices, rng),
-                                         len(indices), config.clip)
-                if averaged is not None:
-                    averaged.update()
-                progress.total_loss += loss
-                progress.seen += len(indices)
-                progress.batches_done += 1
-                listener.batch_done(len(indices), loss / len(indices))
-                if progress.batches_done % TRIM_EVERY_BATCHES == 0:
-                    release_free_memory()
+            seen_before = run.progress.seen  # a resumed epoch was partly trained before
+            train_seconds = train_epoch(run, listener, caught, governor)
             if caught:
-                save_checkpoint()
+                save_checkpoint(run)
                 result.stopped_by_signal = caught[0]
                 break
-            train_seconds = time.perf_counter() - epoch_started
-            row = {"epoch": epoch, "loss": progress.total_loss / progress.seen,
-                   "lr": optimizer.param_groups[0]["lr"], "train_seconds": train_seconds,
-                   "sentences_per_second": (progress.seen - seen_before) / train_seconds}
-            dev = None
-            release_free_memory()  # dev scoring's peak comes on top of what is held
-            with scored_weights():
-                if dev_sentences:
-                    predicted = tagger.predict([s.tokens for s in dev_sentences],
-                                               DEV_BATCH_SIZE, contexts=dev_contexts)
-                    dev = micro_scores([s.tags for s in dev_sentences], predicted)
-                    row.update({f"dev_{name}": value for name, value in dev.items()})
-                improved = dev is None or dev["f1"] > progress.best_f1
-                row["seconds"] = time.perf_counter() - epoch_started
-                row["best"] = improved
-                if improved:
-                    progress.best_f1 = dev["f1"] if dev else progress.best_f1
-                    progress.best_epoch, progress.best_dev = epoch, dev
-                    progress.since_best = 0
-                    save_model(tagger, model_path, summary(epoch))
-                else:
-                    progress.since_best += 1
-            progress = Progress(epoch + 1, None, 0, 0.0, 0, progress.best_f1,
-                                progress.since_best, progress.best_epoch, progress.best_dev)
-            save_checkpoint()
+            dev = score_dev(run, dev_sentences, dev_contexts) if dev_sentences else None
+            row = end_epoch(run, dev, seen_before, train_seconds, epoch_started)
+            epochs_run = row["epoch"]
+            save_checkpoint(run)
             result.rows.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -334,10 +404,13 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
             if caught:
                 result.stopped_by_signal = caught[0]
                 break
-            if dev_sentences and progress.since_best >= config.patience:
+            if dev_sentences and run.progress.since_best >= run.config.patience:
                 break
-    result.best_epoch, result.best_dev = progress.best_epoch, progress.best_dev
+    result.best_epoch, result.best_dev = run.progress.best_epoch, run.progress.best_dev
+    result.epochs_run = epochs_run
     result.seconds = time.perf_counter() - started
+    if result.best_epoch is not None:
+        update_summary(model_path, {"epochs_run": epochs_run})
     if result.stopped_by_signal is None:
         with contextlib.suppress(FileNotFoundError):  # finished: nothing left to resume
             os.unlink(checkpoint_path(model_path))
@@ -405,18 +478,40 @@ def singleton_mask(tokens: Sequence[Sequence[str]], words: Vocab, lowercase_word
     return singleton
 
 
-def load_checkpoint(path: str) -> dict:
-    """A checkpoint written by :func:`train`, loaded without running code."""
-    payload = read_checked(path, CHECKPOINT_FORMAT, ("model", "optimizer", "progress",
-                                                     "python_rng", "torch_rng"))
-    return payload
+def resume_from(path: str, data_summary: dict | None = None) -> dict:
+    """A checkpoint written by :func:`train`, loaded without running code; with
+    ``data_summary`` (the data the run is given now), refused if the run was started on other
+    data."""
+    checkpoint = read_checked(path, CHECKPOINT_FORMAT, ("model", "optimizer", "progress",
+                                                        "python_rng", "torch_rng"))
+    for split in ("train", "dev") if data_summary is not None else ():
+        before, now = checkpoint.get("data", {}).get(split), data_summary.get(split)
+        counts = [(d or {}).get(key) for d in (before, now) for key in ("sentences", "tokens")]
+        if counts[:2] != counts[2:]:
+            raise NerlstmError(f"the checkpoint was made with other {split} data "
+                               f"({counts[0]} sentences, {counts[1]} tokens; now {counts[2]}, "
+                               f"{counts[3]})", path=path)
+    return checkpoint
+
+
+def vectors_for_run(path: str, train: Sequence[Sentence],
+                    more_tokens: Sequence[Sequence[str]]) -> tuple[Vectors, dict]:
+    """The vectors in ``path`` of every word of the training data and ``more_tokens``, and
+    how much of the training data they cover (see :func:`embedding_coverage`), with the
+    seconds it took to read them."""
+    started = time.perf_counter()
+    words = {token for s in train for token in s.tokens}
+    words.update(token for tokens in more_tokens for token in tokens)
+    vectors = read_vectors(path, wanted_keys(words))
+    coverage = embedding_coverage(train, vectors)
+    coverage["seconds"] = time.perf_counter() - started
+    return vectors, coverage
 
 
 def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     if config.optimizer == "sgd":
-        # fused: momentum and update in one pass over each parameter, a third faster than
-        # the loop over parameters on a CPU, with the same numbers
+        # fused: momentum and update in one pass over each parameter, with the same numbers
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, fused=True)
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr)

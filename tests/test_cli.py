@@ -41,9 +41,10 @@ def test_eval_json_matches_seqeval_on_written_predictions(trained_model, tmp_pat
     scores = json.loads(result.stdout)
     assert set(scores) >= {"precision", "recall", "f1", "per_type", "sentences", "tokens"}
     assert set(scores["per_type"]) == {"LOC", "MISC", "ORG", "PER"}
-    written = read_conll(str(predictions), tag_column=None)
-    gold = [[row[1] for row in s.rows] for s in written]
-    guessed = [[row[2] for row in s.rows] for s in written]
+    written = read_conll(str(predictions), tag_column=1)
+    guessed_columns = read_conll(str(predictions), tag_column=2)
+    gold = [s.tags for s in written]
+    guessed = [s.tags for s in guessed_columns]
     assert scores["f1"] == pytest.approx(f1_score(gold, guessed), abs=1e-12)
     assert scores["sentences"] == len(written) == len(read_conll(str(DATA / "test.txt")))
 

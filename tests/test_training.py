@@ -18,9 +18,9 @@ from nerlstm.training import (
     TrainingListener,
     WeightAverage,
     checkpoint_path,
-    load_checkpoint,
     make_optimizer,
     metrics_log_path,
+    resume_from,
     train,
 )
 
@@ -74,7 +74,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path
     assert result.stopped_by_signal == signal.SIGINT
     assert result.best_epoch == 1
     load_model(str(stopped))  # the best model so far is intact
-    checkpoint = load_checkpoint(checkpoint_path(str(stopped)))
+    checkpoint = resume_from(checkpoint_path(str(stopped)))
     assert checkpoint["progress"]["epoch"] == 2 and checkpoint["progress"]["batches_done"] == 12
 
     resumed = train(train_sentences, dev_sentences, config, model_path=str(stopped),
@@ -108,16 +108,16 @@ def test_a_signal_ignored_at_start_stays_ignored():
 def test_a_signal_while_the_data_is_read_ends_train_before_it_begins(tmp_path, monkeypatch):
     """The command takes SIGTERM from its start: one that comes while a (large) file is read
     ends it with a message and 143, not by the signal's default action."""
-    from nerlstm import cli
+    from nerlstm import api
 
-    read = cli._read_tagged
+    read = api.read_data
 
-    def read_then_signal(*args):
-        data = read(*args)
+    def read_then_signal(*args, **kwargs):
+        data = read(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)
         return data
 
-    monkeypatch.setattr(cli, "_read_tagged", read_then_signal)
+    monkeypatch.setattr(api, "read_data", read_then_signal)
     model = tmp_path / "m.pt"
     result = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", model, *TINY)
     assert result.exit_code == 143, result.output
@@ -134,7 +134,7 @@ def test_sigterm_stops_after_the_batch_and_keeps_the_best_model(data, tmp_path):
                    listener=SignalAfter(3, signal.SIGTERM))
     assert result.stopped_by_signal == signal.SIGTERM
     assert result.best_epoch is None and not model.exists()  # stopped before any epoch ended
-    assert load_checkpoint(checkpoint_path(str(model)))["progress"]["batches_done"] == 3
+    assert resume_from(checkpoint_path(str(model)))["progress"]["batches_done"] == 3
 
 
 def test_stale_temporary_files_are_cleaned_up(data, tmp_path):
