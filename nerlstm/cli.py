@@ -555,6 +555,8 @@ def tag_command(
     scores = chosen == "jsonl" or min_score > 0
     interactive = out.isatty() or sys.stdin.isatty()
     for record, tagged in tag_records(tagger, records, batch_size=batch_size, scores=scores):
+        if chosen == "jsonl" and input_kind == "conll" and not record.tokens:
+            continue  # lines between sentences only: no record of their own
         if min_score > 0:
             tagged = keep_confident(tagged, min_score)
         out.write(render(record, tagged) + "\n")

@@ -53,8 +53,8 @@ class CharCnn(nn.Module):
         if self.training or char_ids.shape[0] <= self.GROUP:
             return self._features(char_ids)
         # A tagging batch holds thousands of words, padded to its longest: run the
-        # convolution over groups of similar length instead (under half the positions
-        # on CoNLL-2003 test). Each word's features do not depend on its group.
+        # convolution over groups of similar length instead (far fewer padded
+        # positions). Each word's features do not depend on its group.
         order = char_lengths.to(char_ids.device).argsort()
         features = self.conv.weight.new_empty(char_ids.shape[0], self.conv.out_channels)
         for start in range(0, len(order), self.GROUP):
@@ -76,8 +76,8 @@ class CharCnn(nn.Module):
 
 
 def dropout(inputs: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Element-wise dropout, as ``F.dropout``. Its mask comes from uniform draws: three times
-    faster to make on a CPU than torch's Bernoulli draws, a tenth of a training step."""
+    """Element-wise dropout, as ``F.dropout``. Its mask comes from uniform draws, which a CPU
+    makes faster than torch's Bernoulli draws."""
     if not training or rate == 0.0:
         return inputs
     scaled_keep = torch.rand_like(inputs).ge_(rate).mul_(1.0 / (1.0 - rate))
@@ -95,7 +95,7 @@ def locked_dropout(inputs: torch.Tensor, rate: float, training: bool) -> torch.T
 
 def rows_of(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``table[index]`` for a 2-D table: as an embedding lookup, whose backward pass sums
-    gradients twice as fast as indexing's on a CPU."""
+    gradients faster than indexing's on a CPU."""
     return nn.functional.embedding(index, table)
 
 
@@ -125,7 +125,7 @@ def bidirectional_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tenso
 
     A packed sequence takes ATen's step-by-step LSTM, whose autograd records each time step;
     padded input takes the fused oneDNN LSTM on a CPU, one operation each way. A batch of
-    whole documents is mostly padding (59% on CoNLL-2003), so its long and short sentences
+    whole documents is mostly padding, so its long and short sentences
     run apart when that saves enough padded steps. (Tagging runs :func:`lstm_products`.)
     """
     groups = length_groups(lengths.tolist())

@@ -54,11 +54,11 @@ def sparkline(values: Sequence[float]) -> str:
 
 def require_matplotlib() -> None:
     """Refuse, before any work, to plot where matplotlib is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
         raise NerlstmError("plotting needs matplotlib: pip install 'nerlstm[plot]'",
-                           exit_code=2)
+                           exit_code=2) from None
 
 
 def plot_curves(rows: Sequence[dict], path: str, title: str = "") -> None:

@@ -36,6 +36,7 @@ from nerlstm.modelfile import (
 from nerlstm.runtime import ThreadGovernor
 from nerlstm.signals import stop_requests
 from nerlstm.tagging import Tagger
+from nerlstm.torch_compat import lerp_all_
 from nerlstm.vocab import TagVocab, Vocab, build_vocabs, normalise_digits
 
 
@@ -75,7 +76,7 @@ class WeightAverage:
     def update(self) -> None:
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         with torch.no_grad():
-            torch._foreach_lerp_(self.average, [p.detach() for p in self.parameters], 1 - decay)
+            lerp_all_(self.average, [p.detach() for p in self.parameters], 1 - decay)
         self.updates += 1
 
     @contextmanager
