@@ -2,8 +2,9 @@
 
 Measures training throughput (whole epochs after a warm-up), tagging throughput (in-process
 and as a whole `nerlstm tag` process), cold start against `python -c "import torch"`,
-`--help`, peak memory and model size, each figure the median of --runs runs. Prints a table
-against the performance targets, writes JSON, and compares with a saved baseline.
+`--help`, peak memory and model size, each figure the median of --runs runs; and, beside one
+busy process, training and tagging with the default threads against `--threads 1`. Prints a
+table against the performance targets, writes JSON, and compares with a saved baseline.
 """
 
 from __future__ import annotations
@@ -141,6 +142,67 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, devi
     return {"tag_tokens": count, f"tag_tokens_per_s{suffix}": count / seconds}
 
 
+LOAD_TRAIN_SENTENCES = 3000  # a slice of train.txt: epochs long enough to time, short to run
+
+
+def process_rates(nerlstm: list[str], train_slice: str, test: bytes, extra: list[str],
+                  folder: str) -> tuple[float, float]:
+    """Training sentences/s (median of epochs 2 and 3) and whole-process tagging tokens/s of
+    `nerlstm` processes run with ``extra`` options, the environment's thread settings
+    removed so that nerlstm's defaults apply."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
+    model = str(Path(folder) / "load.pt")
+    subprocess.run([*nerlstm, "train", train_slice, "-m", model, "--epochs", "3", *extra],
+                   check=True, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    rows = [json.loads(line) for line in Path(model + ".metrics.jsonl").read_text().splitlines()]
+    training = statistics.median(row["sentences_per_second"] for row in rows[1:])
+    start = time.perf_counter()
+    done = subprocess.run([*nerlstm, "tag", "-m", model, "--input", "conll", *extra], input=test,
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          check=True)
+    tokens = sum(1 for line in done.stdout.splitlines()
+                 if line.strip() and not line.startswith(b"-DOCSTART-"))
+    return training, tokens / (time.perf_counter() - start)
+
+
+def bench_under_load(data: Path, runs: int) -> dict:
+    """Default threads against --threads 1, on an idle machine and beside one busy process
+    (`python -c "while True: pass"`); each figure the median of ``runs``, the two settings
+    taking turns."""
+    nerlstm = [sys.executable, "-m", "nerlstm"]
+    test = (data / "test.txt").read_bytes()
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        train_slice = str(Path(folder) / "train.txt")
+        blocks = (data / "train.txt").read_text(encoding="utf-8").split("\n\n")
+        Path(train_slice).write_text("\n\n".join(blocks[:LOAD_TRAIN_SENTENCES]) + "\n",
+                                     encoding="utf-8")
+        for load in ("idle", "busy"):
+            competitor = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                          if load == "busy" else None)
+            try:
+                figures: dict[str, list[tuple[float, float]]] = {"default": [], "threads1": []}
+                for _ in range(runs):
+                    for name, extra in (("default", []), ("threads1", ["--threads", "1"])):
+                        figures[name].append(process_rates(nerlstm, train_slice, test, extra,
+                                                           folder))
+            finally:
+                if competitor is not None:
+                    competitor.kill()
+                    competitor.wait()
+            for name, pairs in figures.items():
+                results[f"{load}_{name}_train_sentences_per_s"] = statistics.median(
+                    train for train, _ in pairs)
+                results[f"{load}_{name}_tag_tokens_per_s"] = statistics.median(
+                    tag for _, tag in pairs)
+        for load in ("idle", "busy"):
+            for kind in ("train_sentences_per_s", "tag_tokens_per_s"):
+                results[f"{load}_{kind}_ratio"] = (results[f"{load}_default_{kind}"]
+                                                   / results[f"{load}_threads1_{kind}"])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train/test.txt")
@@ -152,6 +214,11 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--warmup-batches", type=int, default=200)
+    parser.add_argument("--no-load", action="store_true",
+                        help="leave out the figures beside a busy process")
+    parser.add_argument("--only-load", action="store_true",
+                        help="measure only the figures on an idle machine and beside a busy "
+                        "process")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     parser.add_argument("--baseline", default=str(ROOT / "benchmarks" / "baseline.json"))
     args = parser.parse_args()
@@ -172,6 +239,14 @@ def main() -> None:
                                  "processor": platform.processor() or platform.machine(),
                                  "device": args.device},
                        "data": data.resolve().name, "config": args.config or "default"}
+    if args.only_load:
+        results.update(bench_under_load(data, args.runs))
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print_table(results, {})
+        return
+    load_results = {} if args.no_load or args.device != "cpu" else bench_under_load(data,
+                                                                                   args.runs)
+    results.update(load_results)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     os.environ.update(env)
     nerlstm = [sys.executable, "-m", "nerlstm"]
@@ -230,7 +305,10 @@ def main() -> None:
 # floor for the throughputs, a ceiling for the rest. Other settings are not compared with them.
 TARGETS = {"train_sentences_per_s": (">=", 600), "tag_tokens_per_s": (">=", 55_000),
            "cold_start_ratio": ("<=", 1.5), "help_s": ("<=", 0.3),
-           "train_peak_rss_mib": ("<=", 1024)}
+           "train_peak_rss_mib": ("<=", 1024),
+           # beside a busy process, the defaults at least 0.8x a single thread's speed
+           "busy_train_sentences_per_s_ratio": (">=", 0.8),
+           "busy_tag_tokens_per_s_ratio": (">=", 0.8)}
 
 ROWS = [
     ("train_sentences_per_s", "training, sentences/s", "{:,.0f}"),
@@ -245,6 +323,16 @@ ROWS = [
     ("cold_start_ratio", "cold start / import torch", "{:.2f}"),
     ("help_s", "nerlstm --help, s", "{:.2f}"),
     ("model_mib", "model file, MiB", "{:.1f}"),
+    ("idle_default_train_sentences_per_s", "idle: train default threads, sent/s", "{:,.0f}"),
+    ("idle_threads1_train_sentences_per_s", "idle: train --threads 1, sent/s", "{:,.0f}"),
+    ("busy_default_train_sentences_per_s", "busy: train default threads, sent/s", "{:,.0f}"),
+    ("busy_threads1_train_sentences_per_s", "busy: train --threads 1, sent/s", "{:,.0f}"),
+    ("busy_train_sentences_per_s_ratio", "busy: train default / --threads 1", "{:.2f}"),
+    ("idle_default_tag_tokens_per_s", "idle: tag default threads, tok/s", "{:,.0f}"),
+    ("idle_threads1_tag_tokens_per_s", "idle: tag --threads 1, tok/s", "{:,.0f}"),
+    ("busy_default_tag_tokens_per_s", "busy: tag default threads, tok/s", "{:,.0f}"),
+    ("busy_threads1_tag_tokens_per_s", "busy: tag --threads 1, tok/s", "{:,.0f}"),
+    ("busy_tag_tokens_per_s_ratio", "busy: tag default / --threads 1", "{:.2f}"),
 ]
 
 
