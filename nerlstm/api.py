@@ -8,7 +8,7 @@ is a thin layer over them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from nerlstm import runtime
 from nerlstm.config import Config
 from nerlstm.errors import NerlstmError
+from nerlstm.results import TaggedText
 
 if TYPE_CHECKING:
     from nerlstm.conll import TaggedData
@@ -244,3 +245,135 @@ def training_file_of(payload: dict) -> str | None:
     """The training file a model file names, if it is still there."""
     recorded = ((payload.get("summary") or {}).get("train") or {}).get("path")
     return recorded if recorded and Path(recorded).is_file() else None
+
+
+class TextTagger:
+    """A trained model, ready to tag text: what :func:`load` returns.
+
+    Call it on a text for one result, :meth:`pipe` for a stream of texts, and
+    :meth:`tag_tokens` for sentences that are already token lists. Each text is one
+    document: a model trained with document context reads its sentences together.
+
+    Example:
+        >>> tagger = nerlstm.load("model.pt")
+        >>> [(e.text, e.label) for e in tagger("Peter Blackburn visited Paris.").entities]
+        [('Peter Blackburn', 'PER'), ('Paris', 'LOC')]
+    """
+
+    def __init__(self, tagger: Tagger, payload: dict) -> None:
+        self._tagger = tagger
+        self._payload = payload
+
+    @property
+    def labels(self) -> list[str]:
+        """The entity types the model knows."""
+        return sorted({tag[2:] for tag in self._tagger.encoder.tags.symbols if tag != "O"})
+
+    @property
+    def tokenizer(self) -> str:
+        """How the model cuts text into tokens: ``default``, ``whitespace`` or ``chars``."""
+        return self._tagger.model.config.tokenizer
+
+    @property
+    def config(self) -> Config:
+        """The settings the model was trained with."""
+        return self._tagger.model.config
+
+    def __call__(self, text: str, *, scores: bool = True) -> TaggedText:
+        """Tag one text (one document; it may hold many lines and sentences).
+
+        Args:
+            text: the text.
+            scores: give each entity its probability (a little slower).
+
+        Returns:
+            A :class:`nerlstm.results.TaggedText`: entities and tokens with character
+            offsets into ``text``.
+
+        Raises:
+            TypeError: if ``text`` is not a string.
+        """
+        return next(self.pipe([text], scores=scores))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 256, *,
+             scores: bool = True) -> Iterator[TaggedText]:
+        """Tag a stream of texts, each a document, yielding results in order as they are
+        ready; memory stays flat however many texts there are.
+
+        Args:
+            texts: any iterable of strings (a list, a file's lines, a generator).
+            batch_size: sentences run through the network together.
+            scores: give each entity its probability.
+
+        Raises:
+            TypeError: if an item is not a string.
+        """
+        from nerlstm.tagging import tag_records, tagged_text, text_record
+
+        def records() -> Iterator:
+            for number, text in enumerate(texts):
+                if not isinstance(text, str):
+                    raise TypeError(f"pipe() takes strings, got {type(text).__name__} at "
+                                    f"position {number} (for token lists use tag_tokens)")
+                record = text_record(text, self.tokenizer)
+                record.document = number
+                yield record
+
+        for record, tagged in tag_records(self._tagger, records(), batch_size=batch_size,
+                                          scores=scores):
+            yield tagged_text(record, tagged)
+
+    def tag_tokens(self, sentences: Sequence[Sequence[str]], *, document: bool = False,
+                   scores: bool = True, batch_size: int = 256) -> list[TaggedText]:
+        """Tag sentences given as token lists.
+
+        Args:
+            sentences: a list of sentences, each a list of token strings.
+            document: read the sentences together as one document (default: each alone).
+            scores: give each entity its probability.
+            batch_size: sentences run through the network together.
+
+        Returns:
+            One result per sentence; its text is the tokens joined by spaces, and the
+            offsets point into that text.
+
+        Raises:
+            TypeError: if ``sentences`` is a string, or a sentence is not a list of strings.
+        """
+        from nerlstm.tagging import Record, tag_records, tagged_text
+
+        if isinstance(sentences, str):
+            raise TypeError("tag_tokens() takes a list of sentences, each a list of tokens, "
+                            "not a string (for text use tagger(text) or tagger.pipe)")
+        records = []
+        for number, tokens in enumerate(sentences):
+            if isinstance(tokens, str) or not all(isinstance(token, str) for token in tokens):
+                raise TypeError(f"tag_tokens(): sentence {number} is "
+                                f"{type(tokens).__name__ if isinstance(tokens, str) else 'not'}"
+                                f" a list of token strings")
+            offsets, position = [], 0
+            for token in tokens:
+                offsets.append((token, position, position + len(token)))
+                position += len(token) + 1
+            records.append(Record(" ".join(tokens), offsets,
+                                  document=0 if document else number))
+        return [tagged_text(record, tagged) for record, tagged in
+                tag_records(self._tagger, records, batch_size=batch_size, scores=scores)]
+
+
+def load(path: PathLike, device: str = "cpu", *, threads: int | None = None,
+         precision: str = "float32") -> TextTagger:
+    """Load a model file to tag with.
+
+    Args:
+        path: a model file written by ``nerlstm train``.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        threads: CPU threads (None: the cores other processes leave free). Sets torch's
+            thread count for the process.
+        precision: ``float32``, or ``bfloat16`` where the CPU has bfloat16 instructions.
+
+    Raises:
+        NerlstmError: if the file is missing, not a model file, or damaged.
+    """
+    tagger, payload = load_tagger(path, device=device, threads=threads, precision=precision)
+    return TextTagger(tagger, payload)

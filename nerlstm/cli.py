@@ -519,13 +519,17 @@ def tag_command(
                                     "number from 0 to 1)."),
     batch_size: int = TagBatchSize,
     precision: Literal["float32", "bfloat16"] = Precision,
-    paragraphs: bool = typer.Option(False, "--paragraphs", help="With text or tokens input: "
-                                    "lines up to a blank line are one document, read together "
-                                    "by a model trained with document context (--input conll "
-                                    "uses -DOCSTART- lines)."),
+    lines_alone: bool = typer.Option(False, "--lines", help="With text or tokens input: read "
+                                     "each line alone, not with the lines up to a blank line "
+                                     "as one document, and a line of text as one sentence."),
+    paragraphs: bool = typer.Option(False, "--paragraphs", hidden=True,
+                                    help="Documents up to a blank line: now the default."),
     settings: dict | None = None,
 ) -> None:
     """Tag text: one output line per input line, entities in brackets by default.
+
+    Text is read by documents: the lines up to a blank line are one document, each line cut
+    into sentences, as eval reads a column file by its -DOCSTART- lines.
 
     Example: echo "Peter Blackburn visited Paris." | nerlstm tag -m model.pt
     """
@@ -547,7 +551,8 @@ def tag_command(
     if input_kind == "conll":
         records = column_records(lines, settings["token_column"])
     else:
-        records = line_records(lines, input_kind, paragraphs)
+        records = line_records(lines, input_kind, lines_alone=lines_alone,
+                               tokenizer=tagger.model.config.tokenizer)
     chosen = output_format
     if chosen == "auto":
         chosen = "conll" if input_kind == "conll" else "inline"

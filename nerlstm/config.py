@@ -55,6 +55,10 @@ class Config:
     word_unk_prob: float = setting(  # Lample et al. 2016: the UNK vector learns rare words
         0.5, "Probability of replacing a singleton training word by UNK.", "model",
         minimum=0.0, maximum=1.0)
+    tokenizer: str = setting(  # kept in the model: tagging cuts text as training data was
+        "default", "How tag cuts raw text into tokens, kept in the model: default (words and "
+        "punctuation, as CoNLL-2003 is tokenized), whitespace, or chars (each character, for "
+        "languages written without spaces).", "model", choices=("default", "whitespace", "chars"))
     # Training
     epochs: int = setting(50, "Most epochs to train.", "training", minimum=1)
     patience: int = setting(  # shorter patience stopped some runs before their best epoch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from nerlstm.conll import Between, TokenLines, read_columns
 from nerlstm.crf import CrfScores, forward_backward, segment_log_probability, viterbi
 from nerlstm.errors import NerlstmError
 from nerlstm.model import BiLstmCrf
+from nerlstm.results import Span, TaggedText, Token
 from nerlstm.textio import PAUSE, Line
 from nerlstm.torch_compat import cpu_has_bfloat16
 
@@ -284,6 +284,8 @@ class Record:
         document: the document it belongs to: counted by -DOCSTART- lines for column
             input, by blank lines for text with paragraphs, else each line is its own.
         line: for column input, the 1-based line of its source that the sentence starts on.
+        sentences: the (start, end) token ranges of its sentences, when it holds more than
+            one (a line of text may); None: the record is one sentence.
     """
 
     text: str
@@ -293,30 +295,58 @@ class Record:
     after: list[Between] = field(default_factory=list)
     document: int = 0
     line: int = 0
+    sentences: list[tuple[int, int]] | None = None
+
+    def sentence_ranges(self) -> list[tuple[int, int]]:
+        return self.sentences if self.sentences is not None else [(0, len(self.tokens))]
 
 
-def whitespace_tokens(text: str) -> list[tuple[str, int, int]]:
-    return [(match.group(), match.start(), match.end()) for match in re.finditer(r"\S+", text)]
-
-
-def line_records(lines: Iterable[Line | None], kind: str, paragraphs: bool = False
-                 ) -> Iterator[Record | None]:
+def line_records(lines: Iterable[Line | None], kind: str, *, lines_alone: bool = False,
+                 tokenizer: str = "default") -> Iterator[Record | None]:
     """Records of ``text`` or ``tokens`` input: one per line, PAUSE passed on.
 
-    With ``paragraphs``, the lines up to a blank line are one document; otherwise each line
-    is a document of its own.
+    The lines up to a blank line are one document (with ``lines_alone``, each line is a
+    document of its own). A line of text is tokenized by ``tokenizer`` and may hold several
+    sentences; a line of tokens is one sentence.
     """
-    if kind == "text":
-        from nerlstm.tokenizer import tokenize
-    split = tokenize if kind == "text" else whitespace_tokens
+    from nerlstm.sentences import split_sentences
+    from nerlstm.tokenizer import tokenizer_for
+
+    split = tokenizer_for(tokenizer) if kind == "text" else tokenizer_for("whitespace")
     document = 0
     for line in lines:
         if line is PAUSE:
             yield PAUSE
             continue
         blank = not line.text.strip()
-        document += blank or not paragraphs
-        yield Record(line.text, split(line.text), document=document)
+        document += blank or lines_alone
+        tokens = split(line.text)
+        sentences = None
+        if kind == "text" and not lines_alone:
+            ranges = split_sentences([token for token, _, _ in tokens])
+            sentences = ranges if len(ranges) > 1 else None
+        yield Record(line.text, tokens, document=document, line=line.number,
+                     sentences=sentences)
+
+
+def text_record(text: str, tokenizer: str = "default") -> Record:
+    """One text as one document: each of its lines tokenized and cut into sentences, the
+    offsets into the whole text."""
+    from nerlstm.sentences import split_sentences
+    from nerlstm.tokenizer import tokenizer_for
+
+    split = tokenizer_for(tokenizer)
+    tokens: list[tuple[str, int, int]] = []
+    sentences: list[tuple[int, int]] = []
+    offset = 0
+    for line in text.split("\n"):
+        found = split(line)
+        first = len(tokens)
+        tokens += [(token, start + offset, end + offset) for token, start, end in found]
+        sentences += [(first + start, first + end)
+                      for start, end in split_sentences([token for token, _, _ in found])]
+        offset += len(line) + 1
+    return Record(text, tokens, sentences=sentences)
 
 
 def column_records(lines: Iterable[Line | None], token_column: int = 0
@@ -374,14 +404,16 @@ def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size:
     # that every worker has a whole chunk to pool: smaller blocks leave workers idle.
     block = batch_size * DOCUMENT_CHUNK_BATCHES * max(1, tagger.workers)
     pending: list[Record] = []
+    token_lists: list[list[str]] = []  # the sentences of the pending records
     contexts: list[int] = []
     context_of, context = context_numbering(), -1
 
     def flush() -> Iterator[tuple[Record, Tagged]]:
-        token_lists = [[token for token, _, _ in record.tokens] for record in pending]
-        yield from zip(pending, tagger.tag(token_lists, batch_size, scores=scores,
-                                           contexts=contexts))
+        results = iter(tagger.tag(token_lists, batch_size, scores=scores, contexts=contexts))
+        for record in pending:
+            yield record, joined([next(results) for _ in nonempty_ranges(record)], record)
         pending.clear()
+        token_lists.clear()
         contexts.clear()
         tagger.encoder.trim_caches()
 
@@ -390,14 +422,33 @@ def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size:
             if pending:
                 yield from flush()
             continue
-        if record.tokens:  # as in eval, where -DOCSTART- and blank lines are no sentences
+        # as in eval, where -DOCSTART- and blank lines are no sentences, empty ones are skipped
+        for start, end in nonempty_ranges(record):
             previous, context = context, context_of(record.document)
-            if context != previous and len(pending) >= block:
+            if context != previous and len(token_lists) >= block:
                 yield from flush()
+            token_lists.append([token for token, _, _ in record.tokens[start:end]])
+            contexts.append(context)
         pending.append(record)
-        contexts.append(context)
     if pending:
         yield from flush()
+
+
+def nonempty_ranges(record: Record) -> list[tuple[int, int]]:
+    return [(start, end) for start, end in record.sentence_ranges() if end > start]
+
+
+def joined(parts: list[Tagged], record: Record) -> Tagged:
+    """The results of a record's sentences as one result over all its tokens."""
+    if len(parts) == 1:
+        return parts[0]
+    tags: list[str] = []
+    entities: list[Entity] = []
+    for part, (start, _) in zip(parts, nonempty_ranges(record)):
+        tags += part.tags
+        entities += [Entity(e.type, e.start + start, e.end + start, e.score)
+                     for e in part.entities]
+    return Tagged(tags, entities)
 
 
 def keep_confident(tagged: Tagged, min_score: float) -> Tagged:
@@ -441,22 +492,29 @@ def _between_line(line: Between) -> str:
     return line.text.rstrip() + " O" if line.docstart else ""
 
 
-def format_json(record: Record, tagged: Tagged) -> str:
-    """One JSON object: the text, its entities with character offsets, its tokens; for
-    column input also its document and the line its sentence starts on."""
+def tagged_text(record: Record, tagged: Tagged) -> TaggedText:
+    """A record's result as plain data, entities with character offsets into its text."""
     tokens = record.tokens
     entities = []
     for entity in tagged.entities:
         start, end = tokens[entity.start][1], tokens[entity.end - 1][2]
-        entities.append({"text": record.text[start:end], "type": entity.type, "start": start,
-                         "end": end, "score": None if entity.score is None
-                         else round(entity.score, 4)})
-    where = {} if record.rows is None else {"document": record.document, "line": record.line}
-    return json.dumps({
-        "text": record.text, **where, "entities": entities,
-        "tokens": [{"text": token, "start": start, "end": end, "tag": tag}
-                   for (token, start, end), tag in zip(tokens, tagged.tags)],
-    }, ensure_ascii=False)
+        entities.append(Span(start, end, entity.type, record.text[start:end], entity.score))
+    column_input = record.rows is not None
+    return TaggedText(record.text, entities,
+                      [Token(token, start, end, tag)
+                       for (token, start, end), tag in zip(tokens, tagged.tags)],
+                      document=record.document if column_input else None,
+                      line=record.line if column_input else None)
+
+
+def format_json(record: Record, tagged: Tagged) -> str:
+    """One JSON object: the text, its entities with character offsets, its tokens; for
+    column input also its document and the line its sentence starts on."""
+    values = tagged_text(record, tagged).to_dict()
+    for entity in values["entities"]:
+        if entity["score"] is not None:
+            entity["score"] = round(entity["score"], 4)
+    return json.dumps(values, ensure_ascii=False)
 
 
 FORMATTERS = {"inline": format_inline, "conll": format_conll, "jsonl": format_json}

@@ -263,3 +263,24 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
     matches = _token_pattern(text.isascii()).finditer(text, position, end)
     tokens.extend((match[1], *match.span(1)) for match in matches)
     return tokens
+
+
+def whitespace_tokens(text: str) -> list[tuple[str, int, int]]:
+    """Tokens apart by whitespace, with their offsets (for pre-tokenized text)."""
+    return [(match.group(), match.start(), match.end()) for match in re.finditer(r"\S+", text)]
+
+
+def char_tokens(text: str) -> list[tuple[str, int, int]]:
+    """Each character but whitespace a token, with its offsets (for Chinese, Japanese,
+    Thai: languages written without spaces, annotated a character at a time)."""
+    return [(char, index, index + 1) for index, char in enumerate(text)
+            if not char.isspace() and char not in SEPARATOR_CHARS]
+
+
+TOKENIZERS = {"default": tokenize, "whitespace": whitespace_tokens, "chars": char_tokens}
+
+
+def tokenizer_for(name: str):
+    """The tokenizer a model was trained for: ``default`` (English-like text, as CoNLL-2003
+    is tokenized), ``whitespace`` or ``chars``."""
+    return TOKENIZERS[name]

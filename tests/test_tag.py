@@ -208,7 +208,7 @@ def test_conll_input_reads_documents_as_eval_does(trained_model, tmp_path):
         assert _tag_column(result.stdout) == expected
 
 
-def test_paragraphs_are_documents_for_line_input(trained_model, tmp_path):
+def test_lines_up_to_a_blank_line_are_documents_for_line_input(trained_model, tmp_path):
     source = (DATA / "test.txt").read_text(encoding="utf-8")
     from_conll = _tag_column(run_cli("tag", "-m", trained_model, "--input", "conll",
                                      input=source).stdout)
@@ -219,10 +219,11 @@ def test_paragraphs_are_documents_for_line_input(trained_model, tmp_path):
                      for chunk in block.strip().split("\n\n") if chunk.strip()]
         paragraphs.append("\n".join(sentences))
     text = "\n\n".join(p for p in paragraphs if p) + "\n"
-    tagged = run_cli("tag", "-m", trained_model, "--input", "tokens", "--paragraphs",
-                     "-f", "conll", input=text)
+    tagged = run_cli("tag", "-m", trained_model, "--input", "tokens", "-f", "conll",
+                     input=text)
     assert _tag_column(tagged.stdout) == from_conll
-    alone = run_cli("tag", "-m", trained_model, "--input", "tokens", "-f", "conll", input=text)
+    alone = run_cli("tag", "-m", trained_model, "--input", "tokens", "--lines", "-f", "conll",
+                    input=text)
     assert _tag_column(alone.stdout) != from_conll  # one line at a time reads less context
     predictions = tmp_path / "alone.txt"
     run_cli("eval", DATA / "test.txt", "-m", trained_model, "--sentences-alone",

@@ -1,0 +1,72 @@
+"""What tagging gives back: plain data, the same in Python, in `tag -f jsonl` and as JSON.
+
+No torch here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Span:
+    """An entity: ``text[start:end]`` of the tagged text, with its label and probability.
+
+    Attributes:
+        start: character offset where the entity starts.
+        end: character offset just past its end.
+        label: its type (``PER``, ``LOC``...).
+        text: the entity's text, ``text[start:end]``.
+        score: the CRF's probability of exactly this span with this label (None when not
+            computed).
+    """
+
+    start: int
+    end: int
+    label: str
+    text: str
+    score: float | None = None
+
+
+@dataclass
+class Token:
+    """A token with its character offsets and its IOB2 tag."""
+
+    text: str
+    start: int
+    end: int
+    tag: str
+
+
+@dataclass
+class TaggedText:
+    """A tagged text: its entities and its tokens, offsets into ``text``.
+
+    Attributes:
+        text: the text as given.
+        entities: the entities found, in order.
+        tokens: every token, in order.
+        document: for column input, the document number (counted by -DOCSTART- lines).
+        line: the 1-based input line the text starts on, where it came from a file.
+    """
+
+    text: str
+    entities: list[Span] = field(default_factory=list)
+    tokens: list[Token] = field(default_factory=list)
+    document: int | None = None
+    line: int | None = None
+
+    @property
+    def ents(self) -> list[Span]:
+        """The entities (spaCy's name for them)."""
+        return self.entities
+
+    def to_dict(self) -> dict:
+        """As `nerlstm tag -f jsonl` writes it (document and line only where known)."""
+        values = asdict(self)
+        for key in ("document", "line"):
+            if values[key] is None:
+                del values[key]
+        ordered = {"text": values.pop("text"), **{key: values.pop(key) for key in
+                                                  ("document", "line") if key in values}}
+        return {**ordered, **values}

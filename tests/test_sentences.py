@@ -1,0 +1,86 @@
+"""Sentences inside a line, and text read by documents."""
+
+import json
+
+import pytest
+from conftest import DATA, TINY, run_cli, write
+
+from nerlstm.conll import read_conll
+from nerlstm.sentences import MAX_SENTENCE_TOKENS, sentence_starts, split_sentences
+from nerlstm.tokenizer import char_tokens, tokenize, tokenizer_for, whitespace_tokens
+
+
+def words(text: str) -> list[str]:
+    return [token for token, _, _ in tokenize(text)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mr. Smith went to Washington. He said no.", ["Mr. Smith went to Washington .",
+                                                   "He said no ."]),
+    ("The U.S. economy grew. Analysts agreed!", ["The U.S. economy grew .",
+                                                 "Analysts agreed !"]),
+    ('He said "We won." Then he left.', ['He said " We won . "', "Then he left ."]),
+    ("He left at 5 p.m. on Monday.", ["He left at 5 p.m. on Monday ."]),
+    ("Prices fell. and then rose.", ["Prices fell . and then rose ."]),  # lower case goes on
+    ("1996-12-06 Japan won 2-1.", ["1996-12-06 Japan won 2-1 ."]),
+    ("", []),
+])
+def test_sentences_end_at_a_lone_period_before_a_capital(text, expected):
+    tokens = words(text)
+    assert [" ".join(tokens[start:end]) for start, end in split_sentences(tokens)] == expected
+
+
+def test_a_run_without_an_ending_is_cut_at_the_longest_sentence():
+    tokens = ["word"] * (2 * MAX_SENTENCE_TOKENS + 5)
+    assert sentence_starts(tokens) == [0, MAX_SENTENCE_TOKENS, 2 * MAX_SENTENCE_TOKENS]
+
+
+def test_the_tokenizers_keep_offsets():
+    text = "東京で 会議が開かれた。"
+    assert [token for token, _, _ in char_tokens(text)] == list("東京で会議が開かれた。")
+    for split in (tokenize, whitespace_tokens, char_tokens):
+        assert all(text[start:end] == token for token, start, end in split(text))
+    assert tokenizer_for("whitespace")("a  b") == [("a", 0, 1), ("b", 3, 4)]
+
+
+def tags_of(output: str) -> list[list[str]]:
+    return [[token["tag"] for token in json.loads(line)["tokens"]]
+            for line in output.splitlines()]
+
+
+def test_text_is_read_by_documents_and_sentences(trained_model):
+    sentences = [" ".join(s.tokens) for s in read_conll(str(DATA / "test.txt"))[:12]]
+    # the same sentences, one a line, and all on one line: one document either way
+    per_line = run_cli("tag", "-m", trained_model, "-f", "jsonl", "--threads", "1",
+                       input="\n".join(sentences) + "\n").stdout
+    one_line = run_cli("tag", "-m", trained_model, "-f", "jsonl", "--threads", "1",
+                       input=" ".join(sentences) + "\n").stdout
+    assert sum(tags_of(per_line), []) == sum(tags_of(one_line), [])
+    alone = run_cli("tag", "-m", trained_model, "-f", "jsonl", "--threads", "1", "--lines",
+                    input="\n".join(sentences) + "\n").stdout
+    documents = run_cli("tag", "-m", trained_model, "-f", "jsonl", "--threads", "1",
+                        input="\n\n".join(sentences) + "\n").stdout
+    # a blank line between each sentence makes each a document, as --lines reads them
+    assert [t for t in tags_of(documents) if t] == tags_of(alone)
+
+
+def test_a_character_model_tags_text_a_character_at_a_time(tmp_path):
+    rows = []
+    for _ in range(30):
+        for sentence in (("東京", "LOC"), ("大阪", "LOC"), ("田中", "PER")):
+            name, label = sentence
+            rows += [f"{char} {'B' if i == 0 else 'I'}-{label}" for i, char in enumerate(name)]
+            rows += [f"{char} O" for char in "で会議が開かれた。"]
+            rows.append("")
+    data = write(tmp_path / "zh.txt", "\n".join(rows) + "\n")
+    model = tmp_path / "zh.pt"
+    trained = run_cli("train", data, "-m", model, "--tokenizer", "chars", *TINY)
+    assert trained.exit_code == 0, trained.output
+    import nerlstm
+
+    facts = json.loads(run_cli("info", "-m", model, "--json").stdout)
+    assert facts["config"]["tokenizer"] == "chars"
+    tagged = run_cli("tag", "-m", model, "-f", "jsonl", input="東京で会議が開かれた。\n")
+    assert len(json.loads(tagged.stdout)["tokens"]) == 11
+    result = nerlstm.load(model)("東京で会議が開かれた。")
+    assert [token.text for token in result.tokens] == list("東京で会議が開かれた。")
