@@ -142,6 +142,44 @@ def bench_tagging(model_path: str, test_path: str, threads: int, runs: int, devi
     return {"tag_tokens": count, f"tag_tokens_per_s{suffix}": count / seconds}
 
 
+def bench_pipe(model_path: str, test_path: str, threads: int, runs: int) -> dict:
+    """Tokens/s of the Python API's ``tagger.pipe`` over the test file's documents as raw
+    text, and of what `nerlstm tag -f jsonl` does in-process with the same text (records
+    read by documents, scores on), taking turns."""
+    import nerlstm
+    from nerlstm.tagging import format_json, line_records, tag_records
+    from nerlstm.textio import Line
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from raw_text import rebuilt
+
+    lines, _ = rebuilt(test_path, "sentences")
+    documents = "\n".join(lines).split("\n\n")
+    tagger = nerlstm.load(model_path, threads=threads)
+    count = sum(len(result.tokens) for result in tagger.pipe(documents))
+
+    def piped() -> float:
+        start = time.perf_counter()
+        for _ in tagger.pipe(documents):
+            pass
+        return time.perf_counter() - start
+
+    def command() -> float:
+        start = time.perf_counter()
+        records = line_records((Line("-", number, text) for number, text in
+                                enumerate(lines, 1)), "text")
+        for record, tagged in tag_records(tagger._tagger, records, scores=True):
+            format_json(record, tagged)
+        return time.perf_counter() - start
+
+    pipe_seconds, command_seconds = [], []
+    for _ in range(runs):
+        pipe_seconds.append(piped())
+        command_seconds.append(command())
+    return {"pipe_tokens_per_s": count / statistics.median(pipe_seconds),
+            "tag_text_jsonl_tokens_per_s": count / statistics.median(command_seconds)}
+
+
 LOAD_TRAIN_SENTENCES = 3000  # a slice of train.txt: epochs long enough to time, short to run
 
 
@@ -292,6 +330,11 @@ def main() -> None:
             args.runs, lambda: timed([sys.executable, "-c", "import torch"])[0])
         results["cold_start_ratio"] = results["cold_start_s"] / results["import_torch_s"]
         results["help_s"] = median_of(args.runs, lambda: timed([*nerlstm, "--help"])[0])
+        print("the Python API's pipe, and raw text against eval...", file=sys.stderr)
+        results.update(bench_pipe(model, str(data / "test.txt"), args.threads, args.runs))
+        from raw_text import measure
+
+        results.update(measure(model, str(data / "test.txt")))
 
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     baseline = json.loads(Path(args.baseline).read_text()) if Path(args.baseline).exists() else {}
@@ -323,6 +366,14 @@ ROWS = [
     ("cold_start_ratio", "cold start / import torch", "{:.2f}"),
     ("help_s", "nerlstm --help, s", "{:.2f}"),
     ("model_mib", "model file, MiB", "{:.1f}"),
+    ("pipe_tokens_per_s", "Python tagger.pipe, tokens/s", "{:,.0f}"),
+    ("tag_text_jsonl_tokens_per_s", "tag -f jsonl in-process, tokens/s", "{:,.0f}"),
+    ("eval_documents_f1", "eval F1 by documents", "{:.4f}"),
+    ("eval_sentences_alone_f1", "eval F1, sentences alone", "{:.4f}"),
+    ("raw_sentences_documents_f1", "raw text, a sentence a line: F1", "{:.4f}"),
+    ("raw_sentences_lines_f1", "  the same with tag --lines", "{:.4f}"),
+    ("raw_paragraphs_documents_f1", "raw text, a document a line: F1", "{:.4f}"),
+    ("raw_paragraphs_lines_f1", "  the same with tag --lines", "{:.4f}"),
     ("idle_default_train_sentences_per_s", "idle: train default threads, sent/s", "{:,.0f}"),
     ("idle_threads1_train_sentences_per_s", "idle: train --threads 1, sent/s", "{:,.0f}"),
     ("busy_default_train_sentences_per_s", "busy: train default threads, sent/s", "{:,.0f}"),

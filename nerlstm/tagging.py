@@ -423,12 +423,14 @@ def tag_records(tagger: Tagger, records: Iterable[Record | None], *, batch_size:
                 yield from flush()
             continue
         # as in eval, where -DOCSTART- and blank lines are no sentences, empty ones are skipped
-        for start, end in nonempty_ranges(record):
-            previous, context = context, context_of(record.document)
-            if context != previous and len(token_lists) >= block:
-                yield from flush()
-            token_lists.append([token for token, _, _ in record.tokens[start:end]])
-            contexts.append(context)
+        ranges = nonempty_ranges(record)
+        own = [context_of(record.document) for _ in ranges]
+        if own and own[0] != context and len(token_lists) >= block:
+            yield from flush()  # between records only: a record's sentences go together
+        context = own[-1] if own else context
+        token_lists += [[token for token, _, _ in record.tokens[start:end]]
+                        for start, end in ranges]
+        contexts += own
         pending.append(record)
     if pending:
         yield from flush()

@@ -137,3 +137,40 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     assert Path("model.pt").is_file()
 
 
+
+
+def test_pipe_equals_tagging_each_text_alone_across_batches(tagger):
+    sentences = [" ".join(s.tokens) for s in read_conll(str(DATA / "test.txt"))]
+    # documents of several lines and sentences, cut into batches mid-stream
+    texts = ["\n".join(sentences[i:i + 5]) + " " + sentences[i + 5] for i in range(0, 90, 6)]
+    piped = list(tagger.pipe(texts, batch_size=2))
+    alone = [tagger(text) for text in texts]
+    assert [r.tokens for r in piped] == [r.tokens for r in alone]
+    spans = [[(e.start, e.end, e.label, e.text) for e in r.entities] for r in piped]
+    assert spans == [[(e.start, e.end, e.label, e.text) for e in r.entities] for r in alone]
+    scores = [e.score for r in piped for e in r.entities]
+    # batches of other shapes round the floats apart in the last digits only
+    assert scores == pytest.approx([e.score for r in alone for e in r.entities], abs=1e-4)
+
+
+PIPE_PEAK = """
+import resource, sys, nerlstm
+tagger = nerlstm.load(sys.argv[1], threads=1)
+count = int(sys.argv[2])
+texts = (f"Peter Blackburn {n} visited Paris ." for n in range(count))
+found = sum(len(result.entities) for result in tagger.pipe(texts))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, found)
+"""
+
+
+@pytest.mark.slow
+def test_pipe_over_100000_texts_runs_at_flat_memory(trained_model):
+    """Peak memory over 100,000 texts is that of 10,000: results are streamed, not held."""
+    peaks = {}
+    for count in (10_000, 100_000):
+        done = subprocess.run([sys.executable, "-c", PIPE_PEAK, str(trained_model), str(count)],
+                              capture_output=True, text=True, check=True)
+        peak_kib, found = map(int, done.stdout.split())
+        peaks[count] = peak_kib / 1024
+        assert found > 0
+    assert peaks[100_000] - peaks[10_000] < 20, peaks  # MiB
