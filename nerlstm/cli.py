@@ -534,13 +534,7 @@ def tag_command(
     Example: echo "Peter Blackburn visited Paris." | nerlstm tag -m model.pt
     """
     from nerlstm.api import load_tagger
-    from nerlstm.tagging import (
-        FORMATTERS,
-        column_records,
-        keep_confident,
-        line_records,
-        tag_records,
-    )
+    from nerlstm.tagging import FORMATTERS, input_records, keep_confident, tag_records
     from nerlstm.textio import input_lines
 
     tagger, _ = load_tagger(model, device=settings["device"], threads=settings["threads"],
@@ -548,11 +542,8 @@ def tag_command(
     sources = [str(path) for path in files] if files else ["-"]
     out = sys.stdout
     lines = _flush_before_waiting(input_lines(sources, settings["encoding"]), out)
-    if input_kind == "conll":
-        records = column_records(lines, settings["token_column"])
-    else:
-        records = line_records(lines, input_kind, lines_alone=lines_alone,
-                               tokenizer=tagger.model.config.tokenizer)
+    records = input_records(lines, input_kind, token_column=settings["token_column"],
+                            lines_alone=lines_alone, tokenizer=tagger.model.config.tokenizer)
     chosen = output_format
     if chosen == "auto":
         chosen = "conll" if input_kind == "conll" else "inline"

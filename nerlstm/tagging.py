@@ -329,6 +329,16 @@ def line_records(lines: Iterable[Line | None], kind: str, *, lines_alone: bool =
                      sentences=sentences)
 
 
+def input_records(lines: Iterable[Line | None], kind: str, *, token_column: int = 0,
+                  lines_alone: bool = False, tokenizer: str = "default"
+                  ) -> Iterator[Record | None]:
+    """The records of `nerlstm tag`'s input: ``kind`` is ``text``, ``tokens`` or ``conll``
+    (see :func:`line_records` and :func:`column_records`)."""
+    if kind == "conll":
+        return column_records(lines, token_column)
+    return line_records(lines, kind, lines_alone=lines_alone, tokenizer=tokenizer)
+
+
 def text_record(text: str, tokenizer: str = "default") -> Record:
     """One text as one document: each of its lines tokenized and cut into sentences, the
     offsets into the whole text."""
