@@ -66,30 +66,84 @@ def thread_governor(threads: int | None, device: str) -> runtime.ThreadGovernor 
 
 
 def read_data(path: PathLike, *, token_column: int = 0, tag_column: int = -1,
-              encoding: str = "utf-8", scheme: str = "auto") -> TaggedData:
-    """A tagged column file, every tag checked, its scheme detected unless given."""
-    from nerlstm.conll import read_tagged
+              encoding: str = "utf-8", scheme: str = "auto", data_format: str = "auto",
+              misaligned: str = "snap", hf_tokens: str = "tokens", hf_tags: str = "ner_tags",
+              hf_document: str = "document", label_map: str = "",
+              tokenizer: str = "default") -> TaggedData:
+    """Tagged data, every tag checked, its scheme detected unless given: a CoNLL column file,
+    a JSONL span file (texts cut by ``tokenizer``) or ``hf:NAME[:SPLIT]``, a Hugging Face
+    dataset; see :class:`nerlstm.config.DataSettings` for the other settings."""
+    from nerlstm.datafiles import Reading
+    from nerlstm.datafiles import read_data as read_any
 
-    return read_tagged(str(path), token_column=token_column, tag_column=tag_column,
-                       encoding=encoding, scheme=scheme)
+    return read_any(str(path), Reading(token_column, tag_column, encoding, scheme, data_format,
+                                       misaligned, hf_tokens, hf_tags, hf_document, label_map,
+                                       tokenizer))
+
+
+def convert(source: PathLike, output: PathLike, *, to: str = "auto", tags: str = "iob2",
+            tokenizer: str = "default", **reading) -> TaggedData:
+    """Write tagged data in another format: CoNLL columns (token and tag) or JSONL spans,
+    documents kept; ``-`` reads stdin or writes stdout, and a file is written whole or not
+    at all.
+
+    Args:
+        source: a CoNLL or JSONL file, or ``hf:NAME[:SPLIT]``.
+        output: the file to write.
+        to: ``conll``, ``jsonl``, or ``auto``: by the output's extension, else the other
+            format than the source's (CoNLL for a dataset).
+        tags: the tag scheme CoNLL output is written in (``iob2``, ``iob1``, ``bioes``).
+        tokenizer: how JSONL texts without tokens are cut.
+        reading: how the source is read (the keywords of :func:`read_data`).
+
+    Returns:
+        The data as read.
+    """
+    from nerlstm.datafiles import write_conll
+    from nerlstm.jsonl import write_jsonl
+    from nerlstm.textio import output_file
+
+    if to not in ("auto", "conll", "jsonl"):
+        raise NerlstmError(f"--to {to}: expected auto, conll or jsonl", exit_code=2)
+    if tags not in ("iob2", "iob1", "bioes"):
+        raise NerlstmError(f"--tags {tags}: expected iob2, iob1 or bioes", exit_code=2)
+    data = read_data(source, tokenizer=tokenizer, **reading)
+    if to == "auto":
+        suffix = os.path.splitext(str(output))[1].lower()
+        if suffix in (".jsonl", ".json"):
+            to = "jsonl"
+        elif suffix in (".conll", ".txt", ".iob", ".bio", ".tsv"):
+            to = "conll"
+        else:
+            to = "jsonl" if data.format == "conll" else "conll"
+    with output_file(str(output)) as out:
+        if to == "jsonl":
+            write_jsonl(data.sentences, out)
+        else:
+            write_conll(data.sentences, out, tags)
+    return data
 
 
 def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
           config: Config | None = None, vocab_from: Sequence[PathLike] = (),
           token_column: int = 0, tag_column: int = -1, encoding: str = "utf-8",
-          scheme: str = "auto", threads: int | None = None, device: str = "auto",
+          scheme: str = "auto", data_format: str = "auto", misaligned: str = "snap",
+          hf_tokens: str = "tokens", hf_tags: str = "ner_tags", hf_document: str = "document",
+          label_map: str = "", threads: int | None = None, device: str = "auto",
           resume: PathLike | None = None, listener: TrainingListener | None = None,
           stop: list[int] | None = None) -> TrainingResult:
-    """Train a tagger on a CoNLL file and keep the best-on-dev model at ``model``.
+    """Train a tagger on tagged data and keep the best-on-dev model at ``model``.
 
     Args:
-        train: training data, a CoNLL column file.
+        train: training data: a CoNLL column file, a JSONL span file or ``hf:NAME[:SPLIT]``.
         model: where to write the model (``model + ".metrics.jsonl"`` gets the metrics, and
             ``model + ".ckpt"`` a checkpoint while the run goes on).
         dev: dev data: picks the best epoch and stops early.
         config: the model and training settings (default: :class:`Config`'s defaults).
         vocab_from: with pretrained embeddings, more files whose words join the vocabulary.
-        token_column, tag_column, encoding, scheme: how the files are read.
+        token_column, tag_column, encoding, scheme, data_format, misaligned, hf_tokens,
+            hf_tags, hf_document, label_map: how the data is read (see :func:`read_data`;
+            JSONL texts are cut by the config's tokenizer).
         threads: CPU threads; None uses the cores that other processes leave free.
         device: ``auto``, ``cpu`` or ``cuda``.
         resume: a checkpoint an interrupted run left; its config is used.
@@ -120,9 +174,14 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     governor = thread_governor(threads, device)
     checkpoint = resume_from(str(resume)) if resume else None
     reading = {"token_column": token_column, "tag_column": tag_column, "encoding": encoding,
-               "scheme": scheme}
-    train_data = read_data(train, **reading)
-    dev_data = read_data(dev, **reading) if dev else None
+               "scheme": scheme, "data_format": data_format, "misaligned": misaligned,
+               "hf_tokens": hf_tokens, "hf_tags": hf_tags, "hf_document": hf_document,
+               "label_map": label_map}
+    # JSONL texts are cut as the model will cut text to tag
+    tokenizer = (Config.from_dict(checkpoint["model"]["config"]) if checkpoint else
+                 config).tokenizer
+    train_data = read_data(train, tokenizer=tokenizer, **reading)
+    dev_data = read_data(dev, tokenizer=tokenizer, **reading) if dev else None
     listener.data_read("train", train_data)
     if dev_data is not None:
         listener.data_read("dev", dev_data)
@@ -136,7 +195,7 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     elif config.embeddings:
         more_tokens = [s.tokens for s in dev_data.sentences] if dev_data else []
         for path in vocab_from:
-            more_tokens += [s.tokens for s in _read_tokens(path, token_column, encoding)]
+            more_tokens += [s.tokens for s in _read_tokens(path, reading, tokenizer)]
         vectors, coverage = vectors_for_run(config.embeddings, train_data.sentences, more_tokens)
         listener.vectors_read(config.embeddings, coverage)
     listener.config_chosen(config)
@@ -148,10 +207,11 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
                         more_tokens=more_tokens, stop=stop, governor=governor)
 
 
-def _read_tokens(path: PathLike, token_column: int, encoding: str):
-    from nerlstm.conll import read_conll
+def _read_tokens(path: PathLike, reading: dict, tokenizer: str):
+    from nerlstm.datafiles import Reading
+    from nerlstm.datafiles import read_data as read_any
 
-    return read_conll(str(path), encoding=encoding, token_column=token_column, tag_column=None)
+    return read_any(str(path), Reading(**reading, tokenizer=tokenizer), tags=False).sentences
 
 
 def load_tagger(model: PathLike, *, device: str = "auto", threads: int | None = None,
@@ -179,6 +239,8 @@ class Evaluation:
         data: the scored file as read.
         predicted: the predicted IOB2 tags of each sentence.
         unseen_types: entity types of the data that the model never saw.
+        absent_types: entity types the model knows that the data never holds (each one it
+            predicts is a false positive: a label map may be missing).
         notes: what the caller should know (a training file not found, ...).
     """
 
@@ -186,19 +248,22 @@ class Evaluation:
     data: TaggedData
     predicted: list[list[str]]
     unseen_types: list[str] = field(default_factory=list)
+    absent_types: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 def evaluate(data: PathLike, model: PathLike, *, strict: bool = False, batch_size: int = 256,
              alone: bool = False, errors: bool = False, train: PathLike | None = None,
              token_column: int = 0, tag_column: int = -1, encoding: str = "utf-8",
-             scheme: str = "auto", threads: int | None = None, device: str = "auto",
+             scheme: str = "auto", data_format: str = "auto", misaligned: str = "snap",
+             hf_tokens: str = "tokens", hf_tags: str = "ner_tags", hf_document: str = "document",
+             label_map: str = "", threads: int | None = None, device: str = "auto",
              precision: str = "float32") -> Evaluation:
-    """Score a model on a tagged CoNLL file: entity-level precision, recall and F1, as
-    conlleval.
+    """Score a model on tagged data: entity-level precision, recall and F1, as conlleval.
 
     Args:
-        data: the tagged file to score.
+        data: the tagged data to score: a CoNLL column file, a JSONL span file (texts cut by
+            the model's tokenizer) or ``hf:NAME[:SPLIT]``.
         model: the model file.
         strict: seqeval's strict mode (IOB2 chunks must be well formed).
         batch_size: sentences tagged together.
@@ -206,7 +271,8 @@ def evaluate(data: PathLike, model: PathLike, *, strict: bool = False, batch_siz
         errors: also break the errors down (kinds, confusions, seen versus unseen).
         train: the training data for seen/unseen scores (default: the model's own, if the
             file is still there).
-        token_column, tag_column, encoding, scheme: how ``data`` is read.
+        token_column, tag_column, encoding, scheme, data_format, misaligned, hf_tokens,
+            hf_tags, hf_document, label_map: how ``data`` is read (see :func:`read_data`).
         threads, device, precision: how the model runs.
 
     Raises:
@@ -221,18 +287,24 @@ def evaluate(data: PathLike, model: PathLike, *, strict: bool = False, batch_siz
         evaluate as score,
     )
 
-    reading = {"token_column": token_column, "tag_column": tag_column, "encoding": encoding}
-    tagged = read_data(data, scheme=scheme, **reading)
+    reading = {"token_column": token_column, "tag_column": tag_column, "encoding": encoding,
+               "data_format": data_format, "misaligned": misaligned, "hf_tokens": hf_tokens,
+               "hf_tags": hf_tags, "hf_document": hf_document}
+    # the model first: JSONL texts are cut by its tokenizer
     tagger, payload = load_tagger(model, device=device, threads=threads, precision=precision)
+    tokenizer = tagger.model.config.tokenizer
+    tagged = read_data(data, scheme=scheme, label_map=label_map, tokenizer=tokenizer, **reading)
     scores, predicted = score(tagger, tagged.sentences, strict=strict, batch_size=batch_size,
                               alone=alone)
+    known = {tag[2:] for tag in tagger.encoder.tags.symbols if tag != "O"}
     result = Evaluation(scores, tagged, predicted,
-                        unseen_types(tagged.sentences, tagger.encoder.tags.symbols))
+                        unseen_types(tagged.sentences, tagger.encoder.tags.symbols),
+                        sorted(known - set(tagged.entity_counts)))
     if errors:
         train_file = train or training_file_of(payload)
         seen = None
         if train_file is not None:
-            seen = entity_texts(read_data(train_file, **reading).sentences)
+            seen = entity_texts(read_data(train_file, tokenizer=tokenizer, **reading).sentences)
         else:
             result.notes.append("training data not found: no seen/unseen scores (give --train)")
         scores["errors"] = error_analysis([s.tokens for s in tagged.sentences],

@@ -179,7 +179,8 @@ def effective_settings(ctx: typer.Context, recipe: dict) -> dict:
     return values
 
 
-READING = ("token_column", "tag_column", "encoding", "scheme")
+READING = ("token_column", "tag_column", "encoding", "scheme", "data_format", "misaligned",
+           "hf_tokens", "hf_tags", "hf_document", "label_map")
 RUNNING = ("threads", "device")
 MODEL_TRAINING = tuple(name for name, s in all_settings().items()
                        if s.group in ("model", "training"))
@@ -194,9 +195,15 @@ TagBatchSize = typer.Option(256, "--batch-size", "-b", min=1, metavar="N",
 
 
 def _describe_data(name: str, data) -> None:
+    _print_warnings(data)
     counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(data.entity_counts.items()))
     err.print(f"{name}: {data.path}: {len(data.sentences):,} sentences, {data.tokens:,} tokens, "
               f"scheme {data.scheme}; entities: {counts or 'none'}", markup=False)
+
+
+def _print_warnings(data) -> None:
+    for warning in data.warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
 # train -----------------------------------------------------------------------------------
@@ -208,7 +215,8 @@ def train_command(
     ctx: typer.Context,
     train: Optional[Path] = typer.Argument(  # noqa: UP045
         None, metavar="TRAIN_FILE", show_default=False,
-        help="Training data, a CoNLL column file (or `train` in the recipe)."),
+        help="Training data: a CoNLL column file, a JSONL span file or hf:NAME[:SPLIT] (or "
+        "`train` in the recipe)."),
     model: Optional[Path] = typer.Option(  # noqa: UP045
         None, "--model", "-m", metavar="FILE", help="Where to write the model."),
     recipe: Optional[Path] = typer.Option(  # noqa: UP045
@@ -254,11 +262,11 @@ def train_command(
 
         listener = _EpochPrinter()
         try:
+            reading = {name: getattr(data, name) for name in READING}
             result = api.train(data.train, model, dev=data.dev, config=Config.from_dict(values),
-                               vocab_from=data.vocab_from, token_column=data.token_column,
-                               tag_column=data.tag_column, encoding=data.encoding,
-                               scheme=data.scheme, threads=data.threads, device=data.device,
-                               resume=resume, listener=listener, stop=caught)
+                               vocab_from=data.vocab_from, threads=data.threads,
+                               device=data.device, resume=resume, listener=listener,
+                               stop=caught, **reading)
         finally:
             listener.close()
         if not listener.started and result.stopped_by_signal is not None:
@@ -389,7 +397,8 @@ class _EpochPrinter:
 @with_settings(READING + RUNNING)
 def eval_command(
     data_file: Path = typer.Argument(..., metavar="DATA_FILE", show_default=False,
-                                     help="Tagged data to score, a CoNLL column file."),
+                                     help="Tagged data to score: a CoNLL column file, a JSONL "
+                                     "span file or hf:NAME[:SPLIT]."),
     model: Path = ModelPath,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a "
                                  "table."),
@@ -421,11 +430,16 @@ def eval_command(
     result = api.evaluate(data_file, model, strict=strict, batch_size=batch_size, alone=alone,
                           errors=errors, train=train_file, precision=precision, **settings)
     scores = result.scores
+    _print_warnings(result.data)
     for note in result.notes:
         err.print(f"note: {note}", markup=False)
     if result.unseen_types:
         err.print(f"warning: {data_file}: entity types the model never saw (scored as "
                   f"misses): {', '.join(result.unseen_types)}", markup=False)
+    if result.absent_types:
+        err.print(f"warning: {data_file}: entity types the model knows that the data never "
+                  f"holds (each one predicted is a false positive; see --label-map): "
+                  f"{', '.join(result.absent_types)}", markup=False)
     err.print(f"{data_file}: {scores['sentences']:,} sentences, {scores['tokens']:,} tokens",
               markup=False, soft_wrap=True)
     if predictions:
@@ -506,10 +520,11 @@ def tag_command(
     files: Optional[list[Path]] = typer.Argument(  # noqa: UP045
         None, metavar="FILE", show_default=False, help="Files to tag; - or none for stdin."),
     model: Path = ModelPath,
-    input_kind: Literal["text", "tokens", "conll"] = typer.Option(
-        "text", "--input", "-i", metavar="text|tokens|conll",
+    input_kind: Literal["text", "tokens", "conll", "jsonl"] = typer.Option(
+        "text", "--input", "-i", metavar="text|tokens|conll|jsonl",
         help="text: raw text, one line at a time; tokens: whitespace-separated tokens; "
-        "conll: a column file."),
+        "conll: a column file; jsonl: a JSON object with a \"text\" a line (its "
+        "\"tokens\" and document id are used; its entities are not)."),
     output_format: Literal["auto", "inline", "conll", "jsonl"] = typer.Option(
         "auto", "--format", "-f", metavar="auto|inline|conll|jsonl",
         help="inline: [TYPE entity] in the text; conll: token and tag per line; jsonl: one "
@@ -571,6 +586,45 @@ def _flush_before_waiting(lines: Iterator, out: TextIO) -> Iterator:
         yield line
         if line is PAUSE:
             out.flush()
+
+
+# convert ---------------------------------------------------------------------------------
+
+@command("convert")
+@reports_errors
+@with_settings(READING + ("tokenizer",),
+               helps={"tokenizer": "How JSONL texts without tokens are cut: default, "
+                                   "whitespace or chars (use the model's)."})
+def convert_command(
+    source: str = typer.Argument(..., metavar="IN", show_default=False,
+                                 help="Tagged data: a CoNLL column file, a JSONL span file, "
+                                 "hf:NAME[:SPLIT], or - for stdin."),
+    output: str = typer.Option(..., "--output", "-o", metavar="OUT",
+                               help="The file to write; - for stdout."),
+    to: Literal["auto", "conll", "jsonl"] = typer.Option(
+        "auto", "--to", "-t", metavar="auto|conll|jsonl",
+        help="Format to write; auto: by OUT's extension (.jsonl, .json; .txt, .conll), else "
+        "the other format than IN's."),
+    tags: Literal["iob2", "iob1", "bioes"] = typer.Option(
+        "iob2", "--tags", metavar="iob2|iob1|bioes",
+        help="Tag scheme of CoNLL output (spans have none)."),
+    settings: dict | None = None,
+) -> None:
+    """Convert tagged data between CoNLL columns and JSONL spans, keeping documents.
+
+    CoNLL output has two columns, token and tag; JSONL output a line per sentence with its
+    text (the tokens joined by spaces), entities, tokens and document.
+
+    Example: nerlstm convert train.txt -o train.jsonl
+    """
+    from nerlstm import api
+
+    data = api.convert(source, output, to=to, tags=tags, **settings)
+    _print_warnings(data)
+    documents = len({sentence.document for sentence in data.sentences})
+    where = "stdout" if output == "-" else output
+    err.print(f"{data.path}: {len(data.sentences):,} sentences, {documents:,} documents, "
+              f"{sum(data.entity_counts.values()):,} entities -> {where}", markup=False)
 
 
 # plot and info ---------------------------------------------------------------------------

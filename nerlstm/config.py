@@ -101,12 +101,12 @@ class Config:
 class DataSettings:
     """What a training run reads, and where it runs."""
 
-    train: str | None = setting(None, "Training data, a CoNLL column file.", "data",
-                                metavar="FILE")
+    train: str | None = setting(None, "Training data: a CoNLL column file, a JSONL span file "
+                                "or hf:NAME[:SPLIT].", "data", metavar="FILE")
     dev: str | None = setting(None, "Dev data: picks the best epoch and stops early.", "data",
                               flags=("--dev", "-d"), metavar="FILE")
     vocab_from: list[str] = setting(
-        [], "With --embeddings: more CoNLL files whose words with a vector join the "
+        [], "With --embeddings: more data files whose words with a vector join the "
         "vocabulary (train and dev always do).", "data", metavar="FILE")
     token_column: int = setting(0, "0-based column of the token; negative counts from the end.",
                                 "data")
@@ -115,6 +115,28 @@ class DataSettings:
     encoding: str = setting("utf-8", "Encoding of the input files.", "data", metavar="NAME")
     scheme: str = setting("auto", "Tag scheme of the input; auto detects it.", "data",
                           choices=("auto", "iob1", "iob2", "bioes"))
+    data_format: str = setting(
+        "auto", "Format of the data files: conll (columns), jsonl (a text and its entity "
+        "spans a line), or auto: jsonl for .jsonl and .json files and files whose first line "
+        "starts with {, else conll; hf:NAME[:SPLIT] is a Hugging Face dataset.", "data",
+        choices=("auto", "conll", "jsonl"))
+    # snap: annotators often take a space or leave off a suffix ("Paris'"); the type is
+    # right and the tokens it touches are the entity the model can learn
+    misaligned: str = setting(
+        "snap", "JSONL spans that do not start and end with tokens: snap (widen to the tokens "
+        "they touch), drop, or error.", "data", choices=("snap", "drop", "error"))
+    hf_tokens: str = setting("tokens", "Hugging Face datasets: the column of tokens.", "data",
+                             metavar="COLUMN")
+    hf_tags: str = setting("ner_tags", "Hugging Face datasets: the column of tags (tag "
+                           "strings, or ids with ClassLabel names).", "data", metavar="COLUMN")
+    hf_document: str = setting(
+        "document", "Hugging Face datasets: the column whose value changes where a document "
+        "starts, if the dataset has it (else -DOCSTART- rows start documents).", "data",
+        metavar="COLUMN")
+    label_map: str = setting(
+        "", "Rename, merge or drop entity types as data is read: a file of from=to lines, or "
+        "from=to,from=to (e.g. person=PER,group=ORG); =O drops a type.", "data",
+        metavar="FILE|MAP")
     threads: int | None = setting(None, "CPU threads (default: the cores that are free).",
                                   "run", minimum=1)
     device: str = setting("auto", "Where to compute: auto (a GPU if there is one), cpu or "

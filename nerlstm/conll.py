@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
 from nerlstm import schemes
@@ -202,9 +202,11 @@ def parse_conll(lines: Iterable[str], *, path: str = "<stdin>", token_column: in
 
 
 def read_conll(path: str, *, encoding: str = "utf-8", token_column: int = 0,
-               tag_column: int | None = -1, require_sentences: bool = True) -> list[Sentence]:
-    """Read a whole column file into sentences; see :func:`parse_conll` for the options."""
-    text = read_text(path, encoding)
+               tag_column: int | None = -1, require_sentences: bool = True,
+               text: str | None = None) -> list[Sentence]:
+    """Read a whole column file into sentences; see :func:`parse_conll` for the options.
+    ``text``: the file's contents, already read (from stdin)."""
+    text = read_text(path, encoding) if text is None else text
     sentences = list(parse_conll(text.split("\n"), path=path, token_column=token_column,
                                  tag_column=tag_column))
     if require_sentences and not sentences:
@@ -215,11 +217,14 @@ def read_conll(path: str, *, encoding: str = "utf-8", token_column: int = 0,
 
 @dataclass
 class TaggedData:
-    """A tagged file as read: its sentences, scheme and statistics."""
+    """A tagged file as read: its sentences, scheme and statistics, and what the reader
+    warns about (spans moved to token boundaries, label map entries never used)."""
 
     path: str
     sentences: list[Sentence]
     scheme: str
+    warnings: list[str] = field(default_factory=list)
+    format: str = "conll"  # what it was read from: conll, jsonl or hf
 
     @property
     def tokens(self) -> int:
@@ -240,10 +245,17 @@ class TaggedData:
 
 
 def read_tagged(path: str, *, encoding: str = "utf-8", token_column: int = 0,
-                tag_column: int = -1, scheme: str = "auto") -> TaggedData:
+                tag_column: int = -1, scheme: str = "auto", text: str | None = None
+                ) -> TaggedData:
     """Read a tagged column file, check every tag, and detect its scheme unless given."""
     sentences = read_conll(path, encoding=encoding, token_column=token_column,
-                           tag_column=tag_column)
+                           tag_column=tag_column, text=text)
+    return checked_data(path, sentences, scheme)
+
+
+def checked_data(path: str, sentences: list[Sentence], scheme: str = "auto") -> TaggedData:
+    """Tagged sentences, every tag checked (naming the line of a bad one), the scheme
+    detected unless given."""
     for sentence in sentences:
         schemes.check_tags(sentence.tags, path=path, line=sentence.line)
     if scheme == "auto":

@@ -332,31 +332,41 @@ def line_records(lines: Iterable[Line | None], kind: str, *, lines_alone: bool =
 def input_records(lines: Iterable[Line | None], kind: str, *, token_column: int = 0,
                   lines_alone: bool = False, tokenizer: str = "default"
                   ) -> Iterator[Record | None]:
-    """The records of `nerlstm tag`'s input: ``kind`` is ``text``, ``tokens`` or ``conll``
-    (see :func:`line_records` and :func:`column_records`)."""
+    """The records of `nerlstm tag`'s input: ``kind`` is ``text``, ``tokens``, ``conll`` or
+    ``jsonl`` (see :func:`line_records`, :func:`column_records` and :func:`jsonl_records`)."""
     if kind == "conll":
         return column_records(lines, token_column)
+    if kind == "jsonl":
+        return jsonl_records(lines, tokenizer)
     return line_records(lines, kind, lines_alone=lines_alone, tokenizer=tokenizer)
 
 
 def text_record(text: str, tokenizer: str = "default") -> Record:
     """One text as one document: each of its lines tokenized and cut into sentences, the
     offsets into the whole text."""
-    from nerlstm.sentences import split_sentences
-    from nerlstm.tokenizer import tokenizer_for
+    from nerlstm.jsonl import text_tokens
 
-    split = tokenizer_for(tokenizer)
-    tokens: list[tuple[str, int, int]] = []
-    sentences: list[tuple[int, int]] = []
-    offset = 0
-    for line in text.split("\n"):
-        found = split(line)
-        first = len(tokens)
-        tokens += [(token, start + offset, end + offset) for token, start, end in found]
-        sentences += [(first + start, first + end)
-                      for start, end in split_sentences([token for token, _, _ in found])]
-        offset += len(line) + 1
+    tokens, sentences = text_tokens(text, tokenizer)
     return Record(text, tokens, sentences=sentences)
+
+
+def jsonl_records(lines: Iterable[Line | None], tokenizer: str = "default"
+                  ) -> Iterator[Record | None]:
+    """Records of JSONL input, one per object: its text cut by ``tokenizer`` (or its own
+    tokens), consecutive objects with one document id read as one document; PAUSE passed
+    on."""
+    from nerlstm.jsonl import jsonl_texts
+
+    document, previous = 0, object()
+    for found in jsonl_texts(lines, tokenizer):
+        if found is PAUSE:
+            yield PAUSE
+            continue
+        if not found.has_document or found.document != previous:
+            document += 1
+        previous = found.document if found.has_document else object()
+        yield Record(found.text, found.tokens, document=document, line=found.line,
+                     sentences=found.sentences)
 
 
 def column_records(lines: Iterable[Line | None], token_column: int = 0
