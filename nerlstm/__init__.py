@@ -9,7 +9,8 @@ From Python::
     for entity in result.entities:
         print(entity.label, entity.text, entity.start, entity.end, entity.score)
 
-Importing nerlstm loads no torch; :func:`load`, :func:`train` and :func:`evaluate` do.
+Importing nerlstm loads no torch; :func:`load`, :func:`train` and :func:`evaluate` do
+(:func:`read_data` and :func:`convert`, which read CoNLL, JSONL and Hugging Face data, do not).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from nerlstm.results import Span, TaggedText, Token
 __version__ = "0.1.0"
 
 __all__ = ["Config", "Evaluation", "NerlstmError", "Span", "TaggedText", "TextTagger", "Token",
-           "TrainingResult", "__version__", "evaluate", "load", "train"]
+           "TrainingResult", "__version__", "convert", "evaluate", "load", "read_data", "train"]
 
 if TYPE_CHECKING:
-    from nerlstm.api import Evaluation, TextTagger, evaluate, load, train
+    from nerlstm.api import Evaluation, TextTagger, convert, evaluate, load, read_data, train
     from nerlstm.training import TrainingResult
 
 _LAZY = {"load": "nerlstm.api", "train": "nerlstm.api", "evaluate": "nerlstm.api",
+         "convert": "nerlstm.api", "read_data": "nerlstm.api",
          "TextTagger": "nerlstm.api", "Evaluation": "nerlstm.api",
          "TrainingResult": "nerlstm.training"}
 

@@ -513,12 +513,14 @@ def _score_table(scores: dict) -> Table:
 
 @command("tag")
 @reports_errors
-@with_settings(("encoding", "token_column") + RUNNING,
+@with_settings(("encoding", "token_column", "hf_tokens", "hf_document") + RUNNING,
                helps={"token_column": "With --input conll: 0-based column of the token; "
                                       "negative counts from the end."})
 def tag_command(
     files: Optional[list[Path]] = typer.Argument(  # noqa: UP045
-        None, metavar="FILE", show_default=False, help="Files to tag; - or none for stdin."),
+        None, metavar="FILE", show_default=False,
+        help="Files to tag; - or none for stdin; hf:NAME[:SPLIT] tags a Hugging Face "
+        "dataset's tokens."),
     model: Path = ModelPath,
     input_kind: Literal["text", "tokens", "conll", "jsonl"] = typer.Option(
         "text", "--input", "-i", metavar="text|tokens|conll|jsonl",
@@ -556,12 +558,25 @@ def tag_command(
                             precision=precision)
     sources = [str(path) for path in files] if files else ["-"]
     out = sys.stdout
-    lines = _flush_before_waiting(input_lines(sources, settings["encoding"]), out)
-    records = input_records(lines, input_kind, token_column=settings["token_column"],
-                            lines_alone=lines_alone, tokenizer=tagger.model.config.tokenizer)
+    datasets = [source for source in sources if source.startswith("hf:")]
+    if datasets:
+        # a dataset's tokens, read as a column file's: the tags, if any, are not read
+        from nerlstm.hfdata import read_hf
+        from nerlstm.tagging import sentence_records
+
+        if len(sources) > 1:
+            raise NerlstmError("tag reads one hf: dataset at a time, without other files",
+                               exit_code=2)
+        records = sentence_records(read_hf(sources[0], tokens=settings["hf_tokens"], tags=None,
+                                           document=settings["hf_document"]))
+    else:
+        lines = _flush_before_waiting(input_lines(sources, settings["encoding"]), out)
+        records = input_records(lines, input_kind, token_column=settings["token_column"],
+                                lines_alone=lines_alone,
+                                tokenizer=tagger.model.config.tokenizer)
     chosen = output_format
     if chosen == "auto":
-        chosen = "conll" if input_kind == "conll" else "inline"
+        chosen = "conll" if input_kind == "conll" or datasets else "inline"
     render = FORMATTERS[chosen]
     scores = chosen == "jsonl" or min_score > 0
     interactive = out.isatty() or sys.stdin.isatty()

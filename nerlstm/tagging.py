@@ -369,6 +369,18 @@ def jsonl_records(lines: Iterable[Line | None], tokenizer: str = "default"
                      sentences=found.sentences)
 
 
+def sentence_records(sentences: Iterable) -> Iterator[Record]:
+    """Records of sentences already read (a Hugging Face dataset's tokens), one each, with
+    their documents."""
+    for sentence in sentences:
+        tokens, offset = [], 0
+        for token in sentence.tokens:
+            tokens.append((token, offset, offset + len(token)))
+            offset += len(token) + 1
+        yield Record(" ".join(sentence.tokens), tokens, document=sentence.document,
+                     line=sentence.line)
+
+
 def column_records(lines: Iterable[Line | None], token_column: int = 0
                    ) -> Iterator[Record | None]:
     """Sentences of a column file, read by the rules of :func:`nerlstm.conll.parse_conll`

@@ -97,6 +97,15 @@ def test_convert_and_train_read_datasets(saved, tmp_path):
     assert f'train = "hf:{saved}:test"' in info.stdout and 'hf_tags = "ner_tags"' in info.stdout
 
 
+def test_tag_tags_a_datasets_tokens(saved, trained_model):
+    result = run_cli("tag", f"hf:{saved}:test", "-m", trained_model, "--threads", "1")
+    assert result.exit_code == 0, result.output
+    first = read_conll(str(DATA / "test.txt"))[0].tokens
+    assert [line.split()[0] for line in result.stdout.split("\n\n")[0].split("\n")] == first
+    both = run_cli("tag", f"hf:{saved}:test", "-", "-m", trained_model)
+    assert both.exit_code == 2 and "one hf: dataset at a time" in both.stderr
+
+
 @pytest.mark.parametrize("suffix, fragment, code", [
     ("", "no split given: expected one of test, dev (as hf:", 2),
     (":train", "no split 'train': expected one of test, dev", 2),

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import DATA, SHARED, needs_shared, run_cli, write
@@ -8,6 +10,15 @@ from nerlstm.conll import read_conll
 from nerlstm.datafiles import Reading, read_data
 from nerlstm.errors import NerlstmError
 from nerlstm.jsonl import parse_jsonl
+
+
+def test_the_readers_and_convert_load_no_torch():
+    probe = ("import sys, nerlstm; nerlstm.read_data('data/dev.txt'); "
+             "nerlstm.convert('data/dev.txt', '-', to='jsonl'); "
+             "import nerlstm.hfdata, nerlstm.labelmap; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, cwd=DATA.parent)
+    assert done.stdout.strip().endswith("False")
 
 
 def lines(*records) -> list[str]:
