@@ -314,9 +314,11 @@ def evaluate(data: PathLike, model: PathLike, *, strict: bool = False, batch_siz
 
 
 def training_file_of(payload: dict) -> str | None:
-    """The training file a model file names, if it is still there."""
+    """The training file a model file names, if it is still there (a dataset name is
+    taken as there)."""
     recorded = ((payload.get("summary") or {}).get("train") or {}).get("path")
-    return recorded if recorded and Path(recorded).is_file() else None
+    there = recorded and (Path(recorded).is_file() or recorded.startswith("hf:"))
+    return recorded if there else None
 
 
 class TextTagger:

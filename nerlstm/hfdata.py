@@ -18,6 +18,7 @@ from typing import Any
 
 from nerlstm.conll import DOCSTART, Sentence
 from nerlstm.errors import NerlstmError
+from nerlstm.schemes import is_valid_tag
 
 PREFIX = "hf:"
 
@@ -91,7 +92,7 @@ def _tag_names(dataset: Any, column: str) -> list[str] | None:
 def read_hf(spec: str, *, tokens: str = "tokens", tags: str | None = "ner_tags",
             document: str = "document") -> list[Sentence]:
     """The sentences of a dataset split, as a column file gives them (``line`` is the row
-    number, from 1). ``tags`` None reads the tokens only.
+    number, from 1, and errors name it as a line). ``tags`` None reads the tokens only.
 
     Raises:
         NerlstmError: if datasets is missing, the dataset cannot be loaded, a column is
@@ -112,8 +113,8 @@ def read_hf(spec: str, *, tokens: str = "tokens", tags: str | None = "ner_tags",
     number, previous = 0, object()
     for row, words in enumerate(rows[tokens]):
         if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
-            raise NerlstmError(f"row {row}: column {tokens!r} is not a list of strings",
-                               path=spec)
+            raise NerlstmError(f"column {tokens!r} is not a list of strings", path=spec,
+                               line=row + 1)
         if has_document:
             value = rows[document][row]
             number += row > 0 and value != previous
@@ -127,13 +128,20 @@ def read_hf(spec: str, *, tokens: str = "tokens", tags: str | None = "ner_tags",
         if tags:
             labels = rows[tags][row]
             if len(labels) != len(words):
-                raise NerlstmError(f"row {row}: {len(words)} tokens but {len(labels)} tags",
-                                   path=spec)
+                raise NerlstmError(f"{len(words)} tokens but {len(labels)} tags: expected a "
+                                   f"tag for each token", path=spec, line=row + 1)
             if names is not None:
                 labels = [names[label] for label in labels]
             elif not all(isinstance(label, str) for label in labels):
                 raise NerlstmError(f"column {tags!r} holds tag ids without ClassLabel names: "
                                    f"expected tag strings or a ClassLabel feature", path=spec)
+            # checked here, so that the error names the row (a column file's names the line)
+            bad = next((index for index, label in enumerate(labels)
+                        if not is_valid_tag(label)), None)
+            if bad is not None:
+                raise NerlstmError(f"tag {labels[bad]!r} of token {bad} fits no scheme: "
+                                   f"expected O or B-, I-, E-, S- followed by a type",
+                                   path=spec, line=row + 1)
         sentences.append(Sentence(list(words), labels, line=row + 1, document=number))
     if not sentences:
         raise NerlstmError("no sentences found: the split has no rows with tokens", path=spec)

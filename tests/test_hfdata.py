@@ -127,6 +127,20 @@ def test_ids_without_names_and_unloadable_datasets_are_errors(tmp_path):
     assert result.stderr.count("\n") == 1
 
 
+def test_bad_rows_are_named_by_their_number(tmp_path):
+    bad_tag = datasets.Dataset.from_dict({"tokens": [["a"], ["b", "c"]],
+                                          "ner_tags": [["O"], ["O", "FOO"]]})
+    bad_tag.save_to_disk(str(tmp_path / "tag"))
+    result = run_cli("convert", f"hf:{tmp_path / 'tag'}", "-o", "-")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: hf:{tmp_path / 'tag'}:2: tag 'FOO' of token 1 "
+                                    f"fits no scheme")
+    short = datasets.Dataset.from_dict({"tokens": [["a", "b"]], "ner_tags": [["O"]]})
+    short.save_to_disk(str(tmp_path / "short"))
+    with pytest.raises(NerlstmError, match=":1: 2 tokens but 1 tags"):
+        read_hf(f"hf:{tmp_path / 'short'}")
+
+
 def test_names_with_and_without_a_split(tmp_path):
     assert split_name("hf:conll2003") == ("conll2003", None)
     assert split_name("hf:org/name:validation") == ("org/name", "validation")
