@@ -128,19 +128,36 @@ def test_duplicate_spans_are_one_entity():
     ('{"text": "ab", "tokens": ["ab"], "sentences": [[1, 1]]}', "expected token ranges"),
     ('{"text": "ab", "sentences": [[0, 1]]}', '"sentences" without "tokens"'),
 ])
-def test_bad_lines_are_errors_with_file_and_line(line, fragment):
-    with pytest.raises(NerlstmError) as caught:
-        parse_jsonl(["", line], path="a.jsonl")
-    assert str(caught.value).startswith("a.jsonl:2: ") and fragment in str(caught.value)
+def test_bad_lines_are_one_error_line_with_file_and_line(tmp_path, line, fragment):
+    path = write(tmp_path / "a.jsonl", '{"text": "fine"}\n' + line + "\n")
+    result = run_cli("convert", path, "-o", tmp_path / "out.txt")
+    assert result.exit_code == 1 and not (tmp_path / "out.txt").exists()
+    assert result.stderr.startswith(f"error: {path}:2: ") and fragment in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 
-def test_misaligned_error_and_overlap_after_snapping():
-    record = {"text": "New York-based", "entities": [[0, 8, "LOC"]]}
-    with pytest.raises(NerlstmError, match="does not fall on token boundaries"):
-        parse_jsonl(lines(record), path="a", tokenizer="whitespace", misaligned="error")
-    record = {"text": "ab-cd", "entities": [[0, 2, "X"], [3, 5, "Y"]]}
-    with pytest.raises(NerlstmError, match="share the token"):
-        parse_jsonl(lines(record), path="a", tokenizer="whitespace")
+def test_misaligned_error_and_overlap_after_snapping(tmp_path):
+    common = ["-o", tmp_path / "out.txt", "--tokenizer", "whitespace"]
+    path = write(tmp_path / "a.jsonl", json.dumps(
+        {"text": "New York-based", "entities": [[0, 8, "LOC"]]}) + "\n")
+    result = run_cli("convert", path, *common, "--misaligned", "error")
+    assert result.exit_code == 1 and result.stderr == (
+        f'error: {path}:1: the span LOC "New York" [0, 8] does not fall on token boundaries (it '
+        f'cuts "New" "York-based"): expected spans that start and end with tokens (or '
+        f'--misaligned snap|drop)\n')
+    path = write(tmp_path / "b.jsonl", json.dumps(
+        {"text": "ab-cd", "entities": [[0, 2, "X"], [3, 5, "Y"]]}) + "\n")
+    result = run_cli("convert", path, *common)
+    assert result.exit_code == 1 and "share the token" in result.stderr
+    assert run_cli("convert", path, *common, "--misaligned", "drop").exit_code == 0
+
+
+def test_data_format_is_a_checked_setting(tmp_path):
+    result = run_cli("convert", DATA / "dev.txt", "-o", "-", "--data-format", "xml")
+    assert result.exit_code == 2 and "expected one of auto, conll, jsonl" in result.stderr
+    result = run_cli("convert", DATA / "dev.txt", "-o", "-", "--data-format", "jsonl")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {DATA / 'dev.txt'}:1: not valid JSON")
 
 
 def test_the_format_is_told_by_extension_or_first_line(tmp_path):
