@@ -82,7 +82,10 @@ def read_data(path: PathLike, *, token_column: int = 0, tag_column: int = -1,
 
 
 def convert(source: PathLike, output: PathLike, *, to: str = "auto", tags: str = "iob2",
-            tokenizer: str = "default", **reading) -> TaggedData:
+            tokenizer: str = "default", token_column: int = 0, tag_column: int = -1,
+            encoding: str = "utf-8", scheme: str = "auto", data_format: str = "auto",
+            misaligned: str = "snap", hf_tokens: str = "tokens", hf_tags: str = "ner_tags",
+            hf_document: str = "document", label_map: str = "") -> TaggedData:
     """Write tagged data in another format: CoNLL columns (token and tag) or JSONL spans,
     documents kept; ``-`` reads stdin or writes stdout, and a file is written whole or not
     at all.
@@ -94,7 +97,8 @@ def convert(source: PathLike, output: PathLike, *, to: str = "auto", tags: str =
             format than the source's (CoNLL for a dataset).
         tags: the tag scheme CoNLL output is written in (``iob2``, ``iob1``, ``bioes``).
         tokenizer: how JSONL texts without tokens are cut.
-        reading: how the source is read (the keywords of :func:`read_data`).
+        token_column, tag_column, encoding, scheme, data_format, misaligned, hf_tokens,
+            hf_tags, hf_document, label_map: how the source is read (see :func:`read_data`).
 
     Returns:
         The data as read.
@@ -107,7 +111,10 @@ def convert(source: PathLike, output: PathLike, *, to: str = "auto", tags: str =
         raise NerlstmError(f"--to {to}: expected auto, conll or jsonl", exit_code=2)
     if tags not in ("iob2", "iob1", "bioes"):
         raise NerlstmError(f"--tags {tags}: expected iob2, iob1 or bioes", exit_code=2)
-    data = read_data(source, tokenizer=tokenizer, **reading)
+    data = read_data(source, token_column=token_column, tag_column=tag_column,
+                     encoding=encoding, scheme=scheme, data_format=data_format,
+                     misaligned=misaligned, hf_tokens=hf_tokens, hf_tags=hf_tags,
+                     hf_document=hf_document, label_map=label_map, tokenizer=tokenizer)
     if to == "auto":
         suffix = os.path.splitext(str(output))[1].lower()
         if suffix in (".jsonl", ".json"):
