@@ -6,7 +6,12 @@ import pytest
 from conftest import DATA, TINY, run_cli, write
 
 from nerlstm.conll import read_conll
-from nerlstm.sentences import MAX_SENTENCE_TOKENS, sentence_starts, split_sentences
+from nerlstm.sentences import (
+    MAX_SENTENCE_TOKENS,
+    PARAGRAPH_TOKENS,
+    sentence_starts,
+    split_sentences,
+)
 from nerlstm.tokenizer import char_tokens, tokenize, tokenizer_for, whitespace_tokens
 
 
@@ -84,3 +89,17 @@ def test_a_character_model_tags_text_a_character_at_a_time(tmp_path):
     assert len(json.loads(tagged.stdout)["tokens"]) == 11
     result = nerlstm.load(model)("東京で会議が開かれた。")
     assert [token.text for token in result.tokens] == list("東京で会議が開かれた。")
+
+
+def test_a_paragraph_is_also_cut_where_a_date_or_number_meets_a_capital():
+    row = "HARTFORD 12 7 6 77 76 30".split()
+    dateline = "NEW YORK 1996-12-07 Standings of teams after games played on Friday :".split()
+    tokens = dateline + row * 8
+    assert len(tokens) > PARAGRAPH_TOKENS
+    sentences = [" ".join(tokens[start:end]) for start, end in split_sentences(tokens)]
+    assert sentences[:3] == ["NEW YORK 1996-12-07", "Standings of teams after games played on "
+                             "Friday :", " ".join(row)]
+    assert len(sentences) == 2 + 8
+    # a short line (a sentence) keeps its numbers and names together
+    short = "Bayern beat Ajax 2 Sunday".split()
+    assert split_sentences(short) == [(0, len(short))]
