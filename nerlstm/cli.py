@@ -541,6 +541,10 @@ def tag_command(
                                      "as one document, and a line of text as one sentence."),
     paragraphs: bool = typer.Option(False, "--paragraphs", hidden=True,
                                     help="Documents up to a blank line: now the default."),
+    workers: int = typer.Option(1, "--workers", min=1, metavar="N",
+                                help="Tag on N processes on the CPU, each loading the model "
+                                "and using one thread; the input is cut between documents, "
+                                "the output keeps its order (an integer of at least 1)."),
     settings: dict | None = None,
 ) -> None:
     """Tag text: one output line per input line, entities in brackets by default.
@@ -551,10 +555,15 @@ def tag_command(
     Example: echo "Peter Blackburn visited Paris." | nerlstm tag -m model.pt
     """
     from nerlstm.api import load_tagger
-    from nerlstm.tagging import FORMATTERS, input_records, keep_confident, tag_records
+    from nerlstm.parallel import Output, tag_in_processes
+    from nerlstm.tagging import input_records, tag_records
     from nerlstm.textio import input_lines
 
-    tagger, _ = load_tagger(model, device=settings["device"], threads=settings["threads"],
+    if workers > 1 and settings["device"] not in ("auto", "cpu"):
+        raise NerlstmError(f"--workers runs on the CPU; use one process for --device "
+                           f"{settings['device']}", exit_code=2)
+    tagger, _ = load_tagger(model, device="cpu" if workers > 1 else settings["device"],
+                            threads=1 if workers > 1 else settings["threads"],
                             precision=precision)
     sources = [str(path) for path in files] if files else ["-"]
     out = sys.stdout
@@ -577,15 +586,19 @@ def tag_command(
     chosen = output_format
     if chosen == "auto":
         chosen = "conll" if input_kind == "conll" or datasets else "inline"
-    render = FORMATTERS[chosen]
-    scores = chosen == "jsonl" or min_score > 0
+    render = Output(chosen, min_score, column_input=input_kind == "conll")
     interactive = out.isatty() or sys.stdin.isatty()
-    for record, tagged in tag_records(tagger, records, batch_size=batch_size, scores=scores):
-        if chosen == "jsonl" and input_kind == "conll" and not record.tokens:
-            continue  # lines between sentences only: no record of their own
-        if min_score > 0:
-            tagged = keep_confident(tagged, min_score)
-        out.write(render(record, tagged) + "\n")
+    if workers > 1:
+        tag_in_processes(records, out, model=str(model), workers=workers, output=render,
+                         batch_size=batch_size, precision=precision, flush_each=interactive)
+        out.flush()
+        return
+    for record, tagged in tag_records(tagger, records, batch_size=batch_size,
+                                      scores=render.scores):
+        text = render(record, tagged)
+        if text is None:
+            continue
+        out.write(text + "\n")
         if interactive:
             out.flush()
     out.flush()
