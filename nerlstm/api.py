@@ -162,7 +162,11 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
 
     Raises:
         NerlstmError: on bad data, settings, paths or checkpoints.
+
+    Started by ``torchrun`` (``WORLD_SIZE`` over 1), each process is one rank of a
+    data-parallel run (see :mod:`nerlstm.distributed`).
     """
+    from nerlstm.distributed import from_environment
     from nerlstm.training import (
         TrainingListener,
         TrainingResult,
@@ -178,6 +182,10 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     config = (config or Config()).checked()
     check_writable(str(model))
     device = choose_device(device)
+    shard = from_environment()
+    if shard is not None:
+        device, threads = shard.device(device), threads or shard.default_threads()
+        shard.start(device)
     governor = thread_governor(threads, device)
     checkpoint = resume_from(str(resume)) if resume else None
     reading = {"token_column": token_column, "tag_column": tag_column, "encoding": encoding,
@@ -206,12 +214,17 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
         vectors, coverage = vectors_for_run(config.embeddings, train_data.sentences, more_tokens)
         listener.vectors_read(config.embeddings, coverage)
     listener.config_chosen(config)
-    if stop:
-        return TrainingResult(stopped_by_signal=stop[0])
-    return train_tagger(train_data.sentences, dev_data.sentences if dev_data else None, config,
-                        model_path=str(model), device=device, data_summary=summary,
-                        listener=listener, resume=checkpoint, vectors=vectors,
-                        more_tokens=more_tokens, stop=stop, governor=governor)
+    early = shard.agreed(stop or []) if shard is not None else stop
+    if early:
+        return TrainingResult(stopped_by_signal=early[0])
+    try:
+        return train_tagger(train_data.sentences, dev_data.sentences if dev_data else None,
+                            config, model_path=str(model), device=device, data_summary=summary,
+                            listener=listener, resume=checkpoint, vectors=vectors,
+                            more_tokens=more_tokens, stop=stop, governor=governor, shard=shard)
+    finally:
+        if shard is not None:
+            shard.close()
 
 
 def _read_tokens(path: PathLike, reading: dict, tokenizer: str):

@@ -253,14 +253,20 @@ def train_command(
         from nerlstm.plotting import require_matplotlib
 
         require_matplotlib()
-    from nerlstm.signals import stop_requests
+    # One rank of `torchrun --nproc-per-node N -m nerlstm train ...`: rank 0 alone reports.
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if several:
+        from nerlstm.distributed import stop_requests
+    else:
+        from nerlstm.signals import stop_requests
 
     # From here on a signal asks the run to stop; reading the data and the vectors can take
     # a while, and a signal then ends the command with its message, not the default action.
     with stop_requests() as caught:
         from nerlstm import api
 
-        listener = _EpochPrinter()
+        quiet = several and os.environ.get("RANK") != "0"
+        listener = _QuietListener() if quiet else _EpochPrinter()
         try:
             reading = {name: getattr(data, name) for name in READING}
             result = api.train(data.train, model, dev=data.dev, config=Config.from_dict(values),
@@ -269,6 +275,8 @@ def train_command(
                                stop=caught, **reading)
         finally:
             listener.close()
+        if quiet:
+            raise typer.Exit(128 + result.stopped_by_signal if result.stopped_by_signal else 0)
         if not listener.started and result.stopped_by_signal is not None:
             err.print("interrupted before training began: nothing was written", markup=False)
             raise typer.Exit(128 + result.stopped_by_signal)
@@ -287,6 +295,13 @@ def train_command(
             err.print(f"interrupted: the best model so far is kept; go on with --resume "
                       f"{model}.ckpt", markup=False)
             raise typer.Exit(128 + result.stopped_by_signal)
+
+
+class _QuietListener:
+    """The listener of ranks other than 0 in a data-parallel run: they report nothing."""
+
+    def __getattr__(self, name: str) -> Callable:
+        return lambda *args, **kwargs: None
 
 
 def _print_summary(result, model: str, resumed: bool) -> None:

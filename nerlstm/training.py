@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -38,6 +39,9 @@ from nerlstm.signals import stop_requests
 from nerlstm.tagging import Tagger
 from nerlstm.torch_compat import lerp_all_
 from nerlstm.vocab import TagVocab, Vocab, build_vocabs, normalise_digits
+
+if TYPE_CHECKING:
+    from nerlstm.distributed import Replica, Shard
 
 
 class TrainingListener:
@@ -237,6 +241,13 @@ class Run:
     data: TrainingData
     model_path: str
     data_summary: dict
+    shard: Shard | None = None  # this process's place in a data-parallel run
+    replica: Replica | None = None  # the model as its steps train it, gradients shared
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the model, checkpoint and log (all but ranks > 0)."""
+        return self.shard is None or self.shard.writes
 
     def summary(self, epochs_run: int) -> dict:
         """The training summary a model file keeps."""
@@ -285,14 +296,17 @@ def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
     progress, config, model = run.progress, run.config, run.tagger.model
     for group in run.optimizer.param_groups:
         group["lr"] = config.lr / (1 + config.lr_decay * (progress.epoch - 1))
-    if progress.order is None:
+    if progress.order is None and run.shard is not None:
+        progress.order = run.shard.epoch_order(run.data.epoch_order, config.seed, progress.epoch)
+    elif progress.order is None:
         progress.order = run.data.epoch_order(run.rng)
     started = time.perf_counter()
     listener.epoch_started(progress.epoch, len(run.data.tokens))
     model.train()
     while progress.batches_done < len(progress.order) and not stop:
         indices = progress.order[progress.batches_done]
-        loss = optimization_step(model, run.optimizer, run.data.batch(indices, run.rng),
+        loss = optimization_step(run.replica or model, run.optimizer,
+                                 run.data.batch(indices, run.rng),
                                  len(indices), config.clip)
         if run.averaged is not None:
             run.averaged.update()
@@ -319,6 +333,8 @@ def score_dev(run: Run, dev_sentences: Sequence[Sentence], dev_contexts: list[in
 
 def save_checkpoint(run: Run) -> None:
     """Everything needed to go on exactly where the run is, beside the model."""
+    if not run.writes:
+        return
     atomic_save({"format": CHECKPOINT_FORMAT, "format_version": 1,
                  "model": model_payload(run.tagger, run.summary(run.progress.epoch - 1)),
                  "optimizer": run.optimizer.state_dict(), "progress": asdict(run.progress),
@@ -345,7 +361,8 @@ def end_epoch(run: Run, dev: dict | None, seen_before: int, train_seconds: float
         progress.best_epoch, progress.best_dev = progress.epoch, dev
         progress.since_best = 0
         with run.scored_weights():
-            save_model(run.tagger, run.model_path, run.summary(progress.epoch))
+            if run.writes:
+                save_model(run.tagger, run.model_path, run.summary(progress.epoch))
     else:
         progress.since_best += 1
     run.progress = Progress(progress.epoch + 1, None, 0, 0.0, 0, progress.best_f1,
@@ -358,7 +375,8 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
           data_summary: dict | None = None, listener: TrainingListener | None = None,
           resume: dict | None = None, vectors: Vectors | None = None,
           more_tokens: Sequence[Sequence[str]] = (), stop: list[int] | None = None,
-          governor: ThreadGovernor | None = None) -> TrainingResult:
+          governor: ThreadGovernor | None = None, shard: Shard | None = None
+          ) -> TrainingResult:
     """Train a tagger and keep the best model at ``model_path``.
 
     With dev sentences, the model is saved whenever dev F1 improves, and training stops after
@@ -368,13 +386,20 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     ``resume`` (a loaded checkpoint) goes on from one exactly as if never stopped. A SIGINT
     or SIGTERM stops it after the current batch: ``stop`` is the list of a caller's
     ``stop_requests()``; without it, the handlers are installed for the run itself. A
-    ``governor`` keeps the CPU threads at the cores that other processes leave free.
+    ``governor`` keeps the CPU threads at the cores that other processes leave free. With a
+    ``shard``, this process is one rank of a data-parallel run (see
+    :mod:`nerlstm.distributed`).
     """
     listener = listener or TrainingListener()
-    remove_stale_temporaries(model_path)
+    writes = shard is None or shard.writes
+    if writes:
+        remove_stale_temporaries(model_path)
     run = start_run(train_sentences, config, model_path=model_path, device=device,
                     data_summary=data_summary, resume=resume, vectors=vectors,
                     more_tokens=more_tokens)
+    if shard is not None:
+        run.shard, run.replica = shard, shard.replicate(run.tagger.model)
+        run.progress.order = None  # drawn again: the same at every rank
     encoder = run.tagger.encoder
     listener.vocabularies(len(encoder.words), len(encoder.chars), encoder.tags.symbols,
                           run.config.train_scheme)
@@ -383,9 +408,11 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     result = TrainingResult(best_epoch=run.progress.best_epoch, best_dev=run.progress.best_dev)
     started = time.perf_counter()
     epochs_run = run.progress.epoch - 1
-    with open(metrics_log_path(model_path), "a" if resume is not None else "w",
-              encoding="utf-8") as log, \
+    with open(metrics_log_path(model_path) if writes else os.devnull,
+              "a" if resume is not None else "w", encoding="utf-8") as log, \
             (contextlib.nullcontext(stop) if stop is not None else stop_requests()) as caught:
+        if shard is not None:
+            caught = shard.agreed(caught)
         while run.progress.epoch <= run.config.epochs:
             epoch_started = time.perf_counter()
             seen_before = run.progress.seen  # a resumed epoch was partly trained before
@@ -394,7 +421,10 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                 save_checkpoint(run)
                 result.stopped_by_signal = caught[0]
                 break
-            dev = score_dev(run, dev_sentences, dev_contexts) if dev_sentences else None
+            if shard is not None and dev_sentences:
+                dev = shard.from_first(lambda: score_dev(run, dev_sentences, dev_contexts))
+            else:
+                dev = score_dev(run, dev_sentences, dev_contexts) if dev_sentences else None
             row = end_epoch(run, dev, seen_before, train_seconds, epoch_started)
             epochs_run = row["epoch"]
             save_checkpoint(run)
@@ -410,9 +440,9 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
     result.best_epoch, result.best_dev = run.progress.best_epoch, run.progress.best_dev
     result.epochs_run = epochs_run
     result.seconds = time.perf_counter() - started
-    if result.best_epoch is not None:
+    if result.best_epoch is not None and writes:
         update_summary(model_path, {"epochs_run": epochs_run})
-    if result.stopped_by_signal is None:
+    if result.stopped_by_signal is None and writes:
         with contextlib.suppress(FileNotFoundError):  # finished: nothing left to resume
             os.unlink(checkpoint_path(model_path))
     return result
