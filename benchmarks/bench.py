@@ -183,6 +183,26 @@ def bench_pipe(model_path: str, test_path: str, threads: int, runs: int) -> dict
 LOAD_TRAIN_SENTENCES = 3000  # a slice of train.txt: epochs long enough to time, short to run
 
 
+def bench_workers(model_path: str, test_path: str, runs: int, copies: int = 4) -> dict:
+    """Whole `nerlstm tag --input conll` processes on ``copies`` copies of the test file (so
+    that the workers' start, about two seconds each, is not most of the time): one process
+    on one thread, and `--workers 2` (two processes on one thread each, started with spawn),
+    tokens/s. Workers add throughput as long as each has a core of its own: about linearly
+    up to the cores, the main process's reading and writing aside."""
+    test = Path(test_path).read_bytes() * copies
+    tokens = copies * sum(1 for line in Path(test_path).read_text(encoding="utf-8").splitlines()
+                          if line.strip() and not line.startswith("-DOCSTART-"))
+    results = {}
+    for workers in (1, 2):
+        command = [sys.executable, "-m", "nerlstm", "tag", "-m", model_path, "--input", "conll",
+                   "--workers", str(workers), "--threads", "1"]
+        seconds = median_of(runs, lambda command=command: timed(command, test)[0])
+        results[f"tag_workers{workers}_tokens_per_s"] = tokens / seconds
+    results["tag_workers_speedup"] = (results["tag_workers2_tokens_per_s"]
+                                      / results["tag_workers1_tokens_per_s"])
+    return results
+
+
 def process_rates(nerlstm: list[str], train_slice: str, test: bytes, extra: list[str],
                   folder: str) -> tuple[float, float]:
     """Training sentences/s (median of epochs 2 and 3) and whole-process tagging tokens/s of
@@ -312,6 +332,8 @@ def main() -> None:
         walls, peaks = zip(*(timed(tag_command, test) for _ in range(args.runs)))
         results["tag_process_tokens_per_s"] = results["tag_tokens"] / statistics.median(walls)
         results["tag_peak_rss_mib"] = max(peaks) / 1024
+        print("tagging on 1 and 2 worker processes...", file=sys.stderr)
+        results.update(bench_workers(model, str(data / "test.txt"), args.runs))
         from nerlstm.tagging import has_bfloat16
 
         if has_bfloat16(args.device):
@@ -361,6 +383,9 @@ ROWS = [
     ("tag_tokens_per_s_bfloat16", "tagging in-process bfloat16, tok/s", "{:,.0f}"),
     ("tag_process_tokens_per_s_bfloat16", "tagging process bfloat16, tok/s", "{:,.0f}"),
     ("tag_peak_rss_mib", "tagging peak RSS, MiB", "{:,.0f}"),
+    ("tag_workers1_tokens_per_s", "tag, 1 process x 1 thread, tok/s", "{:,.0f}"),
+    ("tag_workers2_tokens_per_s", "tag --workers 2, tokens/s", "{:,.0f}"),
+    ("tag_workers_speedup", "  --workers 2 / 1 process", "{:.2f}"),
     ("cold_start_s", "cold start, one sentence, s", "{:.2f}"),
     ("import_torch_s", "python -c 'import torch', s", "{:.2f}"),
     ("cold_start_ratio", "cold start / import torch", "{:.2f}"),

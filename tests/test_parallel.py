@@ -41,6 +41,32 @@ def test_text_on_stdin_on_three_workers_equals_one_process_in_order(trained_mode
     assert [line.split('"')[3] for line in one.splitlines()] == TEXT.split("\n")[:-1]
 
 
+def test_an_input_error_ends_the_workers_with_its_line(trained_model, tmp_path):
+    lines = (DATA / "test.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("".join(lines[:600]) + "Paris NNP\n" + "".join(lines[600:]), encoding="utf-8")
+    result = run_cli("tag", "-m", trained_model, "-i", "conll", "-b", "4", "--workers", "2", bad)
+    assert result.exit_code == 1
+    assert "bad.txt:601: expected" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_pause_on_stdin_answers_what_was_read(trained_model):
+    process = subprocess.Popen(TAG + ["-m", str(trained_model)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        process.stdin.write(b"Peter visited Paris .\n")
+        process.stdin.flush()
+        assert b"Paris" in process.stdout.readline()
+        process.stdin.write(b"Smith went to Berlin .\n")
+        process.stdin.flush()
+        assert b"Berlin" in process.stdout.readline()
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+    assert process.returncode == 0
+
+
 def test_workers_take_no_gpu(trained_model):
     result = run_cli("tag", "-m", trained_model, "--workers", "2", "--device", "cuda",
                      input="Paris\n")
