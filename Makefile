@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	  else $(BIN)/pip install "$(TORCH_CPU)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
 	    || { echo "error: no CPU build of torch found: set TORCH_INDEX to PyTorch's CPU wheel index" >&2; exit 1; }; fi; \
 	fi
-	$(BIN)/pip install -e ".[dev,plot,hf,dask]"
+	$(BIN)/pip install -e ".[dev,plot,hf,dask,onnx,serve]"
 	touch $@
 
 test: install

@@ -237,7 +237,12 @@ def _read_tokens(path: PathLike, reading: dict, tokenizer: str):
 def load_tagger(model: PathLike, *, device: str = "auto", threads: int | None = None,
                 precision: str = "float32") -> tuple[Tagger, dict]:
     """The tagger in a model file, set up to tag on ``threads`` CPU threads (None: the free
-    cores) in ``precision`` (float32 or bfloat16); and the file's contents."""
+    cores) in ``precision`` (float32 or bfloat16); and the file's contents. A ``.onnx`` file
+    (``nerlstm export``) gives the ONNX tagger, which never imports torch."""
+    if str(model).lower().endswith(".onnx"):  # onnxruntime and numpy, no torch
+        from nerlstm.onnx_tagger import load_onnx_tagger
+
+        return load_onnx_tagger(model, device=device, threads=threads, precision=precision)
     from nerlstm.modelfile import load_model
     from nerlstm.tagging import tag_on_cpu_threads, use_precision
 
@@ -402,7 +407,7 @@ class TextTagger:
         Raises:
             TypeError: if an item is not a string.
         """
-        from nerlstm.tagging import tag_records, tagged_text, text_record
+        from nerlstm.records import tag_records, tagged_text, text_record
 
         def records() -> Iterator:
             for number, text in enumerate(texts):
@@ -434,7 +439,7 @@ class TextTagger:
         Raises:
             TypeError: if ``sentences`` is a string, or a sentence is not a list of strings.
         """
-        from nerlstm.tagging import Record, tag_records, tagged_text
+        from nerlstm.records import Record, tag_records, tagged_text
 
         if isinstance(sentences, str):
             raise TypeError("tag_tokens() takes a list of sentences, each a list of tokens, "

@@ -1,4 +1,8 @@
-"""Turning sentences into padded tensors, sentences of similar length batched together."""
+"""Turning sentences into padded tensors, sentences of similar length batched together.
+
+The grouping (contexts, batches of similar length) and the vocabulary lookups need no
+torch, and import none: the ONNX tagger uses them too. Only building tensors loads torch.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-
-import torch
+from typing import TYPE_CHECKING
 
 from nerlstm.vocab import TagVocab, Vocab
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -40,6 +46,8 @@ class Batch:
     group_ids: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
+        import torch
+
         if torch.device(device).type == "cpu":
             return self
         moved = {name: value.to(device) for name, value in vars(self).items()
@@ -151,6 +159,8 @@ class Encoder:
         it, each sentence is its own context. ``with_groups=False`` skips the group ids
         (for a caller that pools by itself).
         """
+        import torch
+
         chosen = [sentences[index] for index in indices]
         lengths = [len(tokens) for tokens in chosen]
         length_tensor = torch.tensor(lengths)
@@ -190,12 +200,16 @@ def padded_rows(rows: Sequence[list[int]], lengths: torch.Tensor) -> torch.Tenso
 
 def length_mask(lengths: torch.Tensor) -> torch.Tensor:
     """Shape (rows, longest): True where a position lies within its row's length."""
+    import torch
+
     positions = torch.arange(int(lengths.max()), device=lengths.device)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
 
 
 def filled(mask: torch.Tensor, flat: list[int]) -> torch.Tensor:
     """A zero tensor of ``mask``'s shape whose True cells, row by row, hold ``flat``."""
+    import torch
+
     tensor = torch.zeros(mask.shape, dtype=torch.long)
     tensor[mask] = torch.tensor(flat, dtype=torch.long)
     return tensor

@@ -571,7 +571,7 @@ def tag_command(
     """
     from nerlstm.api import load_tagger
     from nerlstm.parallel import Output, tag_in_processes
-    from nerlstm.tagging import input_records, tag_records
+    from nerlstm.records import input_records, tag_records
     from nerlstm.textio import input_lines
 
     if workers > 1 and settings["device"] not in ("auto", "cpu"):
@@ -586,7 +586,7 @@ def tag_command(
     if datasets:
         # a dataset's tokens, read as a column file's: the tags, if any, are not read
         from nerlstm.hfdata import read_hf
-        from nerlstm.tagging import sentence_records
+        from nerlstm.records import sentence_records
 
         if len(sources) > 1:
             raise NerlstmError("tag reads one hf: dataset at a time, without other files",
@@ -734,6 +734,68 @@ def info_command(
                      f"{best['f1']:.4f}")
     lines.append("config: " + json.dumps(facts["config"]))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+# export and serve --------------------------------------------------------------------------
+
+@command("export")
+@reports_errors
+def export_command(
+    model: Path = ModelPath,
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
+                                help="The .onnx file to write."),
+    quantize: Optional[Literal["int8"]] = typer.Option(  # noqa: UP045
+        None, "--quantize", "-q", metavar="int8",
+        help="int8: onnxruntime's dynamic quantization of the weights (faster; a few tags "
+        "may change)."),
+) -> None:
+    """Write a model as one ONNX file that tags without torch (onnxruntime and numpy):
+    the network up to the tag scores as the graph, all else as plain JSON metadata.
+
+    Example: nerlstm export -m model.pt -o model.onnx
+    """
+    from nerlstm.onnx_export import export
+
+    if not str(output).lower().endswith(".onnx"):
+        raise NerlstmError(f"--output {output}: expected a file name ending in .onnx (tag, "
+                           f"eval and serve know an ONNX model by it)", exit_code=2)
+    export(str(model), str(output), quantize=quantize)
+    err.print(f"{model} -> {output} ({os.path.getsize(output) / 2**20:.1f} MiB"
+              f"{', int8' if quantize else ''})", markup=False)
+
+
+@command("serve")
+@reports_errors
+def serve_command(
+    model: Path = ModelPath,
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST",
+                             help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, metavar="N",
+                             help="Port to listen on (0: a free one, printed)."),
+    threads: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--threads", min=1, metavar="N",
+        help="CPU threads for the model (default: the cores other processes leave free)."),
+    max_body: int = typer.Option(1 << 20, "--max-body", min=1, metavar="BYTES",
+                                 help="Largest request body; larger ones answer 413."),
+    max_texts: int = typer.Option(256, "--max-texts", min=1, metavar="N",
+                                  help="Most texts in one request; more answer 422."),
+) -> None:
+    """Serve a model (.pt or .onnx) over HTTP: POST /tag {"text": ...} or {"texts": [...]}
+    answers what the Python API returns, as JSON; GET /health; GET /info.
+
+    Example: nerlstm serve -m model.onnx --port 8000
+    """
+    from nerlstm.server import bind, require_server, serve
+
+    require_server()
+    sock = bind(host, port)
+    from nerlstm import api
+
+    tagger = api.load(model, threads=threads)
+    where = sock.getsockname()
+    err.print(f"serving {model} on http://{where[0]}:{where[1]} (Ctrl-C or SIGTERM stops)",
+              markup=False)
+    serve(tagger, sock, model_path=str(model), max_body=max_body, max_texts=max_texts)
 
 
 def main() -> None:

@@ -1,0 +1,298 @@
+"""Tagging with an exported ONNX file: onnxruntime and numpy, never torch.
+
+The network runs in onnxruntime (see :mod:`nerlstm.onnx_export` for the graph); the CRF's
+constrained Viterbi decoding and its marginal scores run here in numpy, batched over
+sentences, as :mod:`nerlstm.crf` runs them in torch. :class:`OnnxTagger` answers what
+:class:`nerlstm.tagging.Tagger` answers (``tag``, ``predict``, ``encoder``, ``model.config``,
+``workers``), so that the records, :func:`nerlstm.records.tag_records`, the formatters,
+evaluation and :class:`nerlstm.api.TextTagger` serve both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from nerlstm import schemes
+from nerlstm.batching import Encoder, batch_indices, clipped, context_batches
+from nerlstm.config import Config
+from nerlstm.errors import NerlstmError
+from nerlstm.records import DOCUMENT_CHUNK_BATCHES, Entity, Tagged
+from nerlstm.vocab import TagVocab, Vocab
+
+METADATA_KEY = "nerlstm"
+FORMAT = "nerlstm-onnx"
+READABLE_VERSIONS = (1,)
+FORBIDDEN = np.float32(-1e4)  # as nerlstm.crf.FORBIDDEN
+
+
+def is_onnx(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an ONNX file (by its extension)."""
+    return str(path).lower().endswith(".onnx")
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise NerlstmError("tagging with an .onnx model needs onnxruntime: pip install "
+                           "'nerlstm[onnx]'") from None
+    return onnxruntime
+
+
+def read_metadata(session, path: str) -> dict:
+    """The checked nerlstm metadata of an ONNX session's model."""
+    found = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    try:
+        metadata = json.loads(found) if found else None
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise NerlstmError("not a nerlstm ONNX file: no nerlstm metadata (write one with "
+                           "nerlstm export)", path=path)
+    if metadata.get("format_version") not in READABLE_VERSIONS:
+        raise NerlstmError(f"ONNX model format version {metadata.get('format_version')} "
+                           f"cannot be read by this nerlstm", path=path)
+    return metadata
+
+
+def load_onnx(path: str | os.PathLike, threads: int = 1) -> tuple[OnnxTagger, dict]:
+    """The tagger in an exported ONNX file, running on ``threads`` CPU threads; and its
+    metadata (config, vocabularies, summary, versions)."""
+    path = str(path)
+    ort = _onnxruntime()
+    if os.path.isdir(path):
+        raise NerlstmError("is a directory, expected an ONNX model file", path=path)
+    if not os.path.exists(path):
+        raise NerlstmError("no such model file", path=path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own classes for a foreign file
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise NerlstmError(f"not an ONNX model, or a damaged one ({first[:200]})",
+                           path=path) from None
+    metadata = read_metadata(session, path)
+    return OnnxTagger(session, metadata), metadata
+
+
+class OnnxNetwork:
+    """The ONNX session with the config it was exported with (what ``Tagger.model`` is
+    to the torch tagger)."""
+
+    def __init__(self, session, config: Config) -> None:
+        self.session = session
+        self.config = config
+        self.input_names = {entry.name for entry in session.get_inputs()}
+
+    def emissions(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Shape (batch, length, tags)."""
+        wanted = {name: value for name, value in feeds.items() if name in self.input_names}
+        return self.session.run(["emissions"], wanted)[0]
+
+
+class OnnxTagger:
+    """Tags token lists with an ONNX network and a numpy CRF.
+
+    Args:
+        session: an onnxruntime session of a file written by ``nerlstm export``.
+        metadata: its nerlstm metadata (:func:`read_metadata`).
+    """
+
+    def __init__(self, session, metadata: dict) -> None:
+        config = Config.from_dict(metadata["config"])
+        self.model = OnnxNetwork(session, config)
+        self.encoder = Encoder(Vocab(metadata["words"]), Vocab(metadata["chars"]),
+                               TagVocab(metadata["tags"]), config.doc_context)
+        self.train_scheme = metadata["train_scheme"]
+        self.workers = 1
+        may_start, may_end, may_follow = schemes.allowed_transitions(self.encoder.tags.symbols,
+                                                                     self.train_scheme)
+        crf = metadata["crf"]
+        self.start = np.where(may_start, np.float32(crf["start"]), FORBIDDEN).astype(np.float32)
+        self.end = np.where(may_end, np.float32(crf["end"]), FORBIDDEN).astype(np.float32)
+        self.transitions = np.where(may_follow, np.float32(crf["transitions"]),
+                                    FORBIDDEN).astype(np.float32)
+
+    def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, *,
+                contexts: Sequence[int] | None = None) -> list[list[str]]:
+        """IOB2 tags for each token list, in input order (as ``Tagger.predict``)."""
+        return [tagged.tags for tagged in self.tag(token_lists, batch_size, contexts=contexts)]
+
+    def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, *,
+            scores: bool = False, contexts: Sequence[int] | None = None) -> list[Tagged]:
+        """Tags and entities of each token list, in input order (as ``Tagger.tag``): a
+        model with document context reads the token lists of one context together."""
+        results = [Tagged([], []) for _ in token_lists]
+        nonempty = [index for index, tokens in enumerate(token_lists) if tokens]
+        if not self.encoder.doc_context:
+            contexts = None
+        if contexts is None:
+            lengths = [len(token_lists[index]) for index in nonempty]
+            groups = [[nonempty[i] for i in group] for group in batch_indices(lengths, batch_size)]
+        else:
+            groups = [[nonempty[i] for i in group] for group in context_batches(
+                [contexts[index] for index in nonempty], DOCUMENT_CHUNK_BATCHES * batch_size)]
+        for indices in groups:
+            # longest first, as onnxruntime's LSTM steps the rows that are still going
+            indices = sorted(indices, key=lambda index: -len(token_lists[index]))
+            feeds = self.feeds(token_lists, indices, contexts)
+            emissions = self.model.emissions(feeds)
+            lengths = feeds["lengths"].astype(np.int64)
+            paths = best_paths(emissions, lengths, self.start, self.end, self.transitions)
+            marginals = (forward_backward(emissions, lengths, self.start, self.end,
+                                          self.transitions) if scores else None)
+            for row, index in enumerate(indices):
+                results[index] = self._result(row, int(lengths[row]), paths[row], emissions,
+                                              marginals)
+        return results
+
+    def feeds(self, token_lists: Sequence[Sequence[str]], indices: list[int],
+              contexts: Sequence[int] | None) -> dict[str, np.ndarray]:
+        """The graph's inputs for the token lists at ``indices``."""
+        chosen = [token_lists[index] for index in indices]
+        lengths = np.array([len(tokens) for tokens in chosen], dtype=np.int32)
+        inside = np.arange(lengths.max())[None, :] < lengths[:, None]
+        flat = [token for tokens in chosen for token in tokens]
+        encoder = self.encoder
+        word_ids = np.zeros(inside.shape, dtype=np.int64)
+        word_ids[inside] = [encoder.word_id(token) for token in flat]
+        distinct: dict[str, int] = {}
+        word_to_distinct = np.zeros(inside.shape, dtype=np.int64)
+        word_to_distinct[inside] = [distinct.setdefault(token, len(distinct)) for token in flat]
+        char_lengths = np.array([len(clipped(token)) for token in distinct], dtype=np.int32)
+        char_ids = np.zeros((len(distinct), char_lengths.max()), dtype=np.int64)
+        char_ids[np.arange(char_lengths.max())[None, :] < char_lengths[:, None]] = [
+            char for token in distinct for char in encoder.char_ids(token)]
+        feeds = {"word_ids": word_ids, "lengths": lengths, "char_ids": char_ids,
+                 "char_lengths": char_lengths, "word_to_distinct": word_to_distinct}
+        if encoder.doc_context:
+            # a group per (context, lowercased form); a sentence without a context is its own
+            numbering: dict[tuple[int, str], int] = {}
+            group_ids = np.zeros(inside.shape, dtype=np.int64)
+            group_ids[inside] = [
+                numbering.setdefault((contexts[index] if contexts is not None else -1 - row,
+                                      token.lower()), len(numbering) + 1)
+                for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens]
+            feeds["group_ids"] = group_ids
+        return feeds
+
+    def _result(self, row: int, length: int, path: np.ndarray, emissions: np.ndarray,
+                marginals) -> Tagged:
+        symbols = self.encoder.tags.symbols
+        found = schemes.spans([symbols[tag] for tag in path[:length]])
+        entities = [Entity(*span) for span in found]
+        if marginals is not None:
+            alpha, beta, log_z = (values[row] for values in marginals)
+            for entity in entities:
+                entity.score = self._span_probability(emissions[row], alpha, beta,
+                                                      float(log_z), entity, length)
+        return Tagged(schemes.tags_from_spans(found, length, "iob2"), entities)
+
+    def _span_probability(self, emissions: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
+                          log_z: float, entity: Entity, length: int) -> float:
+        """P(exactly this span with this type), as ``Tagger._span_probability``."""
+        index = self.encoder.tags.index
+        span = schemes.Span(entity.type, entity.start, entity.end)
+        own = schemes.tags_from_spans([span], entity.end, self.train_scheme)[entity.start:]
+        ids = [index[tag] for tag in own]
+
+        def prefix_probability(tag_ids: list[int]) -> float:
+            steps = np.arange(1, len(tag_ids))
+            chain = (alpha[entity.start, tag_ids[0]]
+                     + self.transitions[tag_ids[:-1], tag_ids[1:]].sum()
+                     + emissions[entity.start + steps, tag_ids[1:]].sum()
+                     + beta[entity.start + len(tag_ids) - 1, tag_ids[-1]])
+            return float(np.exp(np.float32(chain) - np.float32(log_z)))
+
+        probability = prefix_probability(ids)
+        inside = f"I-{entity.type}"
+        if self.train_scheme != "bioes" and entity.end < length and inside in index:
+            probability -= prefix_probability(ids + [index[inside]])  # the longer entity
+        return min(max(probability, 0.0), 1.0)
+
+
+def best_paths(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray, end: np.ndarray,
+               transitions: np.ndarray) -> np.ndarray:
+    """Constrained Viterbi over a batch: tag ids (batch, length), each row's path padded
+    with its last tag.
+
+    Args:
+        emissions: (batch, length, tags).
+        lengths: (batch,), at least 1 each.
+        start, end: (tags,) scores of a first and a last tag, forbidden ones FORBIDDEN.
+        transitions: (tags, tags) scores ``[from, to]``.
+    """
+    rows, steps, num_tags = emissions.shape
+    score = start[None, :] + emissions[:, 0]  # (rows, tags)
+    back = np.zeros((steps, rows, num_tags), dtype=np.int64)
+    back[:] = np.arange(num_tags)
+    for step in range(1, steps):
+        candidates = score[:, :, None] + transitions[None, :, :]  # (rows, from, to)
+        came_from = candidates.argmax(axis=1)
+        moved = np.take_along_axis(candidates, came_from[:, None, :], axis=1)[:, 0]
+        going = (step < lengths)[:, None]
+        score = np.where(going, moved + emissions[:, step], score)
+        back[step] = np.where(going, came_from, back[step])
+    last = (score + end[None, :]).argmax(axis=1)
+    path = np.empty((rows, steps), dtype=np.int64)
+    path[:, steps - 1] = last
+    for step in range(steps - 1, 0, -1):
+        last = back[step, np.arange(rows), last]
+        path[:, step - 1] = last
+    return path
+
+
+def _log_product(log_values: np.ndarray, exp_matrix: np.ndarray) -> np.ndarray:
+    """``log(exp(log_values) @ exp_matrix)`` per row, its maximum taken out first."""
+    top = log_values.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(log_values - top) @ exp_matrix) + top
+
+
+def forward_backward(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray,
+                     end: np.ndarray, transitions: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward and backward log-scores (batch, length, tags), valid up to each row's
+    length, and the log-partition (batch,): what marginal scores are made of."""
+    rows, steps, _ = emissions.shape
+    weights = np.exp(transitions)
+    alpha = np.empty_like(emissions)
+    alpha[:, 0] = start + emissions[:, 0]
+    for step in range(1, steps):
+        going = (step < lengths)[:, None]
+        alpha[:, step] = np.where(going, _log_product(alpha[:, step - 1], weights)
+                                  + emissions[:, step], alpha[:, step - 1])
+    ends = alpha[np.arange(rows), lengths - 1] + end
+    top = ends.max(axis=1)
+    log_z = np.log(np.exp(ends - top[:, None]).sum(axis=1)) + top
+    beta = np.empty_like(emissions)
+    beta[:, steps - 1] = end
+    for step in range(steps - 2, -1, -1):
+        stepped = _log_product(emissions[:, step + 1] + beta[:, step + 1], weights.T)
+        beta[:, step] = np.where((step == lengths - 1)[:, None], end, stepped)
+    return alpha, beta, log_z
+
+
+def load_onnx_tagger(path: str | os.PathLike, *, device: str = "auto", threads: int | None = None,
+                     precision: str = "float32") -> tuple[OnnxTagger, dict]:
+    """:func:`load_onnx` with ``nerlstm.api.load_tagger``'s arguments: an ONNX file runs on
+    the CPU, in the precision it was exported in; ``threads`` None uses the free cores."""
+    if device not in ("auto", "cpu"):
+        raise NerlstmError(f"device {device!r}: an .onnx model runs on the CPU (use --device "
+                           f"cpu, or the .pt model)", exit_code=2)
+    if precision != "float32":
+        raise NerlstmError(f"--precision {precision}: an .onnx model runs as it was exported "
+                           f"(float32, or int8 with export --quantize int8)", exit_code=2)
+    if not threads:
+        from nerlstm import runtime
+
+        most = runtime.usable_cores()
+        threads = runtime.free_threads(runtime.STARTED, runtime.cpu_sample(), most) or most
+    return load_onnx(path, threads)
