@@ -465,7 +465,8 @@ def load(path: PathLike, device: str = "cpu", *, threads: int | None = None,
     """Load a model file to tag with.
 
     Args:
-        path: a model file written by ``nerlstm train``.
+        path: a model file written by ``nerlstm train``, or an ``.onnx`` file written by
+            ``nerlstm export`` (tags on onnxruntime and numpy, without torch).
         device: ``cpu``, ``cuda`` or ``auto``.
         threads: CPU threads (None: the cores other processes leave free). Sets torch's
             thread count for the process.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -59,6 +60,11 @@ def read_metadata(session, path: str) -> dict:
     return metadata
 
 
+# How a tagger given several threads uses them: as onnxruntime's threads inside each call,
+# or as that many calls at once on one thread each (as the torch path does).
+THREADS_AS_WORKERS = True
+
+
 def load_onnx(path: str | os.PathLike, threads: int = 1) -> tuple[OnnxTagger, dict]:
     """The tagger in an exported ONNX file, running on ``threads`` CPU threads; and its
     metadata (config, vocabularies, summary, versions)."""
@@ -69,7 +75,7 @@ def load_onnx(path: str | os.PathLike, threads: int = 1) -> tuple[OnnxTagger, di
     if not os.path.exists(path):
         raise NerlstmError("no such model file", path=path)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
+    options.intra_op_num_threads = 1 if THREADS_AS_WORKERS else max(1, threads)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
@@ -79,7 +85,9 @@ def load_onnx(path: str | os.PathLike, threads: int = 1) -> tuple[OnnxTagger, di
         raise NerlstmError(f"not an ONNX model, or a damaged one ({first[:200]})",
                            path=path) from None
     metadata = read_metadata(session, path)
-    return OnnxTagger(session, metadata), metadata
+    tagger = OnnxTagger(session, metadata)
+    tagger.workers = max(1, threads) if THREADS_AS_WORKERS else 1
+    return tagger, metadata
 
 
 class OnnxNetwork:
@@ -139,7 +147,8 @@ class OnnxTagger:
         else:
             groups = [[nonempty[i] for i in group] for group in context_batches(
                 [contexts[index] for index in nonempty], DOCUMENT_CHUNK_BATCHES * batch_size)]
-        for indices in groups:
+
+        def tag_group(indices: list[int]) -> None:
             # longest first, as onnxruntime's LSTM steps the rows that are still going
             indices = sorted(indices, key=lambda index: -len(token_lists[index]))
             feeds = self.feeds(token_lists, indices, contexts)
@@ -151,6 +160,14 @@ class OnnxTagger:
             for row, index in enumerate(indices):
                 results[index] = self._result(row, int(lengths[row]), paths[row], emissions,
                                               marginals)
+
+        if self.workers > 1 and len(groups) > 1:
+            # onnxruntime releases the GIL while it runs: batches in threads share the cores
+            with ThreadPoolExecutor(min(self.workers, len(groups))) as pool:
+                list(pool.map(tag_group, groups))  # list() raises a worker's error here
+        else:
+            for indices in groups:
+                tag_group(indices)
         return results
 
     def feeds(self, token_lists: Sequence[Sequence[str]], indices: list[int],

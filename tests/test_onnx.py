@@ -74,6 +74,9 @@ def test_onnx_tags_equal_the_torch_path(onnx_model, trained_model, test_sentence
                 [(e.type, e.start, e.end) for e in theirs.entities]
             assert [e.score for e in mine.entities] == pytest.approx(
                 [e.score for e in theirs.entities], abs=1e-3)
+    two_threads, _ = load_tagger(onnx_model, threads=2)  # batches run in two threads at once
+    assert two_threads.predict(tokens, 16, contexts=contexts) == torch_tagger.predict(
+        tokens, 16, contexts=contexts)
 
 
 def test_python_api_loads_an_onnx_file(onnx_model, trained_model):
