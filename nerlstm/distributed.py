@@ -34,6 +34,7 @@ class Shard:
     world: int
     local_rank: int
     local_world: int
+    flags_on: str = "cpu"  # where the ranks sum their stop flags: nccl sums on the GPU only
 
     @property
     def writes(self) -> bool:
@@ -49,6 +50,7 @@ class Shard:
         if device.startswith("cuda"):
             torch.cuda.set_device(self.local_rank)
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        self.flags_on = device
 
     def default_threads(self) -> int:
         """CPU threads per rank when none are given: the cores shared among the local ranks."""
@@ -71,7 +73,7 @@ class Shard:
         return order[self.rank::self.world][:steps]
 
     def agreed(self, caught: list[int]) -> AgreedStop:
-        return AgreedStop(caught)
+        return AgreedStop(caught, self.flags_on)
 
     def from_first(self, compute: Callable[[], Any]) -> Any:
         """``compute()``'s value on rank 0, given to every rank (the others wait for it)."""
@@ -102,12 +104,12 @@ class AgreedStop:
     """A stop request as every rank sees it: true at all of them once a signal reached any,
     checked at the same point of each rank's run (one all-reduce each time it is asked)."""
 
-    def __init__(self, caught: list[int]) -> None:
-        self.caught = caught
+    def __init__(self, caught: list[int], device: str = "cpu") -> None:
+        self.caught, self.device = caught, device
         self.number = 0
 
     def __bool__(self) -> bool:
-        found = torch.tensor([self.caught[0] if self.caught else 0])
+        found = torch.tensor([self.caught[0] if self.caught else 0], device=self.device)
         dist.all_reduce(found, op=dist.ReduceOp.MAX)
         self.number = int(found.item())
         return self.number != 0
