@@ -147,3 +147,28 @@ def test_a_reader_that_goes_away_ends_every_worker_quietly(trained_model):
     assert stdout.count(b"\n") == 3
     assert stderr == b"0\n", stderr.decode()
     assert_all_ended(done.pid)
+
+
+def test_a_worker_killed_ends_the_command_with_an_error(trained_model):
+    reading, writing = os.pipe()
+    tagger = subprocess.Popen(TAG + ["-m", str(trained_model)], stdin=reading,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                              start_new_session=True)
+    source = subprocess.Popen(ENDLESS, stdout=writing)
+    os.close(reading)
+    os.close(writing)
+    try:
+        assert b"Paris" in tagger.stdout.readline()
+        workers = [pid for pid in session_processes(tagger.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                   and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer does
+        _, stderr = tagger.communicate(timeout=60)
+    finally:
+        if tagger.poll() is None:
+            os.killpg(tagger.pid, signal.SIGKILL)
+        source.kill()
+        source.wait()
+    assert tagger.returncode == 1
+    assert stderr.decode().startswith("error: a tagging worker process died"), stderr.decode()
+    assert_all_ended(tagger.pid)
