@@ -180,6 +180,79 @@ def bench_pipe(model_path: str, test_path: str, threads: int, runs: int) -> dict
             "tag_text_jsonl_tokens_per_s": count / statistics.median(command_seconds)}
 
 
+def bench_onnx(model_path: str, data: Path, threads: int, runs: int,
+               serve_seconds: float = 30.0) -> dict:
+    """The ONNX path beside the torch path, in the same run (needs onnxruntime and onnx):
+    the model exported in float32 and int8; on test.txt, the tags that differ from torch's
+    and each F1; in-process tokens/s, the three taking turns; cold start of one sentence and
+    peak RSS of a whole `nerlstm tag` process, .onnx against .pt; and the server's load test
+    on the float32 file (benchmarks/loadtest.py: 32 clients, then 200 requests/s)."""
+    from nerlstm.api import load_tagger
+    from nerlstm.batching import context_ids
+    from nerlstm.conll import read_conll
+    from nerlstm.evaluation import micro_scores
+    from nerlstm.onnx_export import export
+
+    test_path = data / "test.txt"
+    sentences = read_conll(str(test_path))
+    token_lists = [s.tokens for s in sentences]
+    contexts = context_ids([s.document for s in sentences])
+    count = sum(len(tokens) for tokens in token_lists)
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as folder:
+        files = {"torch": model_path, "onnx": str(Path(folder) / "model.onnx"),
+                 "onnx_int8": str(Path(folder) / "int8.onnx")}
+        export(model_path, files["onnx"])
+        export(model_path, files["onnx_int8"], quantize="int8")
+        results["onnx_mib"] = os.path.getsize(files["onnx"]) / 2**20
+        results["onnx_int8_mib"] = os.path.getsize(files["onnx_int8"]) / 2**20
+        taggers = {name: load_tagger(path, device="cpu", threads=threads)[0]
+                   for name, path in files.items()}
+        predicted = {name: tagger.predict(token_lists, contexts=contexts)
+                     for name, tagger in taggers.items()}
+        for name in taggers:
+            results[f"{name}_f1"] = micro_scores([s.tags for s in sentences],
+                                                 predicted[name])["f1"]
+            results[f"{name}_tags_differing"] = sum(
+                mine != theirs for own, torch_tags in zip(predicted[name], predicted["torch"])
+                for mine, theirs in zip(own, torch_tags))
+        seconds: dict = {name: [] for name in taggers}
+        for _ in range(runs):
+            for name, tagger in taggers.items():
+                start = time.perf_counter()
+                tagger.predict(token_lists, contexts=contexts)
+                seconds[name].append(time.perf_counter() - start)
+        for name in taggers:
+            results[f"{name}_tokens_per_s"] = count / statistics.median(seconds[name])
+            results[f"{name}_speedup"] = (results[f"{name}_tokens_per_s"]
+                                          / results["torch_tokens_per_s"])
+        nerlstm = [sys.executable, "-m", "nerlstm", "tag", "--threads", str(threads)]
+        test = test_path.read_bytes()
+        for name in ("torch", "onnx"):
+            one = [*nerlstm, "-m", files[name]]
+            results[f"{name}_cold_start_s"] = median_of(
+                runs, lambda one=one: timed(one, SENTENCE.encode())[0])
+            whole = [*nerlstm, "-m", files[name], "--input", "conll"]
+            results[f"{name}_tag_peak_rss_mib"] = timed(whole, test)[1] / 1024
+        results["onnx_cold_start_ratio"] = (results["onnx_cold_start_s"]
+                                            / results["torch_cold_start_s"])
+        results["onnx_rss_ratio"] = (results["onnx_tag_peak_rss_mib"]
+                                     / results["torch_tag_peak_rss_mib"])
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loadtest.py"),
+                               "-m", files["onnx"], "--data", str(test_path), "--clients", "32",
+                               "--seconds", str(serve_seconds), "--rate", "200",
+                               "--threads", str(threads)],
+                              capture_output=True, text=True, check=True, cwd=ROOT)
+        load = json.loads(done.stdout)
+        results["serve_sentences_per_s"] = load["closed_loop"]["sentences_per_s"]
+        results["serve_p99_ms_at_200"] = load["open_loop"]["p99_ms"]
+        results["serve_errors"] = load["closed_loop"]["errors"] + load["open_loop"]["errors"]
+        results["serve_rss_mib_start"] = load["server_rss_mib"]["after_warmup"]
+        results["serve_rss_mib_end"] = load["server_rss_mib"]["end"]
+        results["serve_exit_code"] = load["server_exit_code"]
+    return results
+
+
 LOAD_TRAIN_SENTENCES = 3000  # a slice of train.txt: epochs long enough to time, short to run
 
 
@@ -357,6 +430,11 @@ def main() -> None:
         from raw_text import measure
 
         results.update(measure(model, str(data / "test.txt")))
+        import importlib.util
+
+        if all(importlib.util.find_spec(name) for name in ("onnxruntime", "onnx", "uvicorn")):
+            print("the ONNX path and the server...", file=sys.stderr)
+            results.update(bench_onnx(model, data, args.threads, args.runs))
 
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     baseline = json.loads(Path(args.baseline).read_text()) if Path(args.baseline).exists() else {}
@@ -373,7 +451,12 @@ TARGETS = {"train_sentences_per_s": (">=", 600), "tag_tokens_per_s": (">=", 55_0
            "train_peak_rss_mib": ("<=", 1024),
            # beside a busy process, the defaults at least 0.8x a single thread's speed
            "busy_train_sentences_per_s_ratio": (">=", 0.8),
-           "busy_tag_tokens_per_s_ratio": (">=", 0.8)}
+           "busy_tag_tokens_per_s_ratio": (">=", 0.8),
+           # the ONNX path (issue 27): cold start 0.5 s and a quarter of torch's, int8 1.5x
+           "onnx_cold_start_s": ("<=", 0.5), "onnx_cold_start_ratio": ("<=", 0.25),
+           "onnx_rss_ratio": ("<=", 0.5), "onnx_int8_speedup": (">=", 1.5),
+           "serve_sentences_per_s": (">=", 1500), "serve_p99_ms_at_200": ("<=", 100),
+           "serve_errors": ("<=", 0)}
 
 ROWS = [
     ("train_sentences_per_s", "training, sentences/s", "{:,.0f}"),
@@ -409,6 +492,22 @@ ROWS = [
     ("busy_default_tag_tokens_per_s", "busy: tag default threads, tok/s", "{:,.0f}"),
     ("busy_threads1_tag_tokens_per_s", "busy: tag --threads 1, tok/s", "{:,.0f}"),
     ("busy_tag_tokens_per_s_ratio", "busy: tag default / --threads 1", "{:.2f}"),
+    ("torch_tokens_per_s", "torch float32 beside ONNX, tok/s", "{:,.0f}"),
+    ("onnx_tokens_per_s", "ONNX float32 in-process, tok/s", "{:,.0f}"),
+    ("onnx_int8_tokens_per_s", "ONNX int8 in-process, tok/s", "{:,.0f}"),
+    ("onnx_int8_speedup", "  int8 / torch float32", "{:.2f}"),
+    ("torch_f1", "torch float32 test F1", "{:.4f}"),
+    ("onnx_f1", "ONNX float32 test F1", "{:.4f}"),
+    ("onnx_tags_differing", "  ONNX tags differing from torch", "{:,.0f}"),
+    ("onnx_int8_f1", "ONNX int8 test F1", "{:.4f}"),
+    ("onnx_cold_start_s", "ONNX cold start, one sentence, s", "{:.2f}"),
+    ("onnx_cold_start_ratio", "  ONNX / torch cold start", "{:.2f}"),
+    ("onnx_tag_peak_rss_mib", "ONNX tagging peak RSS, MiB", "{:,.0f}"),
+    ("onnx_rss_ratio", "  ONNX / torch peak RSS", "{:.2f}"),
+    ("serve_sentences_per_s", "serve, 32 clients, sentences/s", "{:,.0f}"),
+    ("serve_p99_ms_at_200", "serve p99 at 200 req/s, ms", "{:.1f}"),
+    ("serve_errors", "serve errors", "{:,.0f}"),
+    ("serve_rss_mib_end", "serve RSS at the end, MiB", "{:,.0f}"),
 ]
 
 

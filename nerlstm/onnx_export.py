@@ -1,23 +1,25 @@
 """`nerlstm export`: a model file as one ONNX file that tags without torch.
 
 The graph is the encoder up to the emission scores: characters (CNN or BiLSTM), word
-embeddings, the word BiLSTM (ONNX's LSTM operator, each row read up to its own length) and,
-for a model with document context, the pooling of each word's scores over its group, all
-with a dynamic batch and length. Everything else that tagging needs (vocabularies, tags and
-scheme, tokenizer, CRF transitions, config, versions, the training summary) is one JSON
-string in the file's metadata under ``nerlstm``: plain data, nothing pickled.
+embeddings, the word BiLSTM (ONNX's LSTM operator, each row read up to its own length, in a
+Loop over buckets of rows of similar length) and, for a model with document context, the
+pooling of each word's scores over its group, all with a dynamic batch and length.
+Everything else that tagging needs (vocabularies, tags and scheme, tokenizer, CRF
+transitions, config, versions, the training summary) is one JSON string in the file's
+metadata under ``nerlstm``: plain data, nothing pickled.
 
-Graph inputs (``B`` sentences of at most ``T`` tokens, ``W`` distinct words of at most ``C``
-characters):
+Graph inputs (``B`` sentences, longest first, of at most ``T`` tokens, ``N`` tokens in all;
+``W`` distinct words of at most ``C`` characters):
     word_ids: int64 (B, T), 0 past each sentence's end.
-    lengths: int32 (B,), tokens per sentence.
+    lengths: int32 (B,), tokens per sentence, not increasing.
     char_ids: int64 (W, C), each distinct word's characters, 0 past its end.
     char_lengths: int32 (W,), characters per distinct word (character BiLSTM only).
     word_to_distinct: int64 (B, T), each token's row of ``char_ids``.
-    group_ids: int64 (B, T), document context only: tokens of one context with one
-        lowercased form share an id, from 1; 0 past each sentence's end.
+    buckets: int64 (K + 1,), row bounds: bucket k is rows buckets[k] up to buckets[k + 1].
+    group_ids: int64 (N,), document context only, the tokens sentence by sentence: tokens
+        of one context with one lowercased form share an id, from 0.
 Output:
-    emissions: float32 (B, T, tags).
+    emissions: float32 (N, tags), the tokens sentence by sentence.
 """
 
 from __future__ import annotations
@@ -105,13 +107,18 @@ def export(model: str, output: str, *, quantize: str | None = None) -> dict:
             level = root.level
             root.setLevel(logging.ERROR)  # its advice to pre-process applies to CNNs for images
             try:
-                quantize_dynamic(plain, quantized, weight_type=QuantType.QInt8)
+                quantize_dynamic(plain, quantized, weight_type=QuantType.QInt8,
+                                 extra_options={"EnableSubgraph": True})
             finally:
                 root.setLevel(level)
             plain = quantized
         import onnx
 
         final = onnx.load(plain)
+        if quantize and not any(entry.domain == "com.microsoft" for entry in final.opset_import):
+            # onnxruntime's int8 operators, inside the loop only, where the quantizer does
+            # not look when it declares the domains it used
+            final.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
         del final.metadata_props[:]
         entry = final.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
@@ -163,7 +170,7 @@ class GraphBuilder:
 
         self.count += 1
         names = [f"{kind.lower()}_{self.count}_{n}" for n in range(outputs)]
-        self.nodes.append(helper.make_node(kind, inputs, names, **attributes))
+        self.nodes.append(helper.make_node(kind, inputs, names, name=names[0], **attributes))
         return names[0] if outputs == 1 else names
 
 
@@ -205,64 +212,127 @@ def build_graph(config, weights: dict, num_tags: int):
         # final: (2, W, hidden), forward then backward
         per_word = g.op("Reshape", [g.op("Transpose", [final], perm=[1, 0, 2]),
                                     ints("shape_rows", [0, -1])])
-    chars = g.op("Gather", [per_word, "word_to_distinct"])  # (B, T, char features)
-    words = g.op("Gather", [g.constant("word_embedding", weights["word_embedding.weight"]),
-                            "word_ids"])
-    states = g.op("Transpose", [g.op("Concat", [words, chars], axis=2)], perm=[1, 0, 2])
-    for layer in range(config.layers):
-        w, r, b = lstm_weights(weights, "lstm", [f"l{layer}", f"l{layer}_reverse"])
-        every = g.op("LSTM", [states, g.constant(f"lstm_W_{layer}", w),
-                              g.constant(f"lstm_R_{layer}", r), g.constant(f"lstm_B_{layer}", b),
-                              "lengths"],
-                     hidden_size=config.hidden, direction="bidirectional")
-        # every: (T, 2, B, hidden) -> (T, B, 2 * hidden), forward states then backward
-        states = g.op("Reshape", [g.op("Transpose", [every], perm=[0, 2, 1, 3]),
-                                  ints(f"shape_states_{layer}", [0, 0, -1])])
-    states = g.op("Transpose", [states], perm=[1, 0, 2])  # (B, T, 2 * hidden)
     out_weight, bias = weights["to_tags.weight"], weights["to_tags.bias"]
-    if not config.doc_context:
-        emissions = g.op("Add", [g.op("MatMul", [states, g.constant("to_tags", out_weight.T)]),
-                                 g.constant("to_tags_bias", bias)])
+    if config.doc_context:
+        inputs.append(helper.make_tensor_value_info("group_ids", TensorProto.INT64, ["tokens"]))
+        state_size = 2 * config.hidden
+        # the output layer's weights for a token's own states, then for its group's mean
+        projection = np.concatenate([out_weight[:, :state_size], out_weight[:, state_size:]]).T
     else:
-        inputs.append(helper.make_tensor_value_info("group_ids", TensorProto.INT64,
-                                                    ["batch", "length"]))
-        emissions = _pooled_scores(g, states, out_weight, bias, 2 * config.hidden, num_tags)
+        projection = out_weight.T
+    inputs.append(helper.make_tensor_value_info("buckets", TensorProto.INT64, ["buckets+1"]))
+    products = _bucket_loop(g, config, weights, per_word, projection)  # (tokens, outputs)
+    if config.doc_context:
+        emissions = _pooled_scores(g, products, bias, num_tags)
+    else:
+        emissions = g.op("Add", [products, g.constant("to_tags_bias", bias)])
     g.op("Identity", [emissions])
     g.nodes[-1].output[0] = "emissions"
-    output = helper.make_tensor_value_info("emissions", TensorProto.FLOAT,
-                                           ["batch", "length", num_tags])
+    output = helper.make_tensor_value_info("emissions", TensorProto.FLOAT, ["tokens", num_tags])
     graph = helper.make_graph(g.nodes, "nerlstm", inputs, [output], g.initializers)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                              producer_name="nerlstm")
 
 
-def _pooled_scores(g: GraphBuilder, states: str, out_weight: np.ndarray, bias: np.ndarray,
-                   state_size: int, num_tags: int) -> str:
-    """Emissions with document context: each token's own scores plus the mean over its
-    group of the scores of the mean-state half of the output layer (the mean of products
-    is the product of the mean; see ``BiLstmCrf.pooling_weight``)."""
+def _bucket_loop(g: GraphBuilder, config, weights: dict, per_word: str,
+                 projection: np.ndarray) -> str:
+    """The word BiLSTM and the output layer's products, run over each bucket of rows in a
+    Loop: rows ``buckets[k]`` up to ``buckets[k + 1]``, each bucket only as long as its
+    first (longest) row. onnxruntime's LSTM steps every row of a call to the call's longest,
+    so one call over a document chunk (rows of 1 to 124 tokens) spent five times the work.
+    Returns the products of the real tokens, (tokens, outputs), row by row."""
     from onnx import TensorProto, helper
 
-    both = np.concatenate([out_weight[:, :state_size], out_weight[:, state_size:]])
-    products = g.op("MatMul", [states, g.constant("pooling_weight", both.T)])  # (B, T, 2K)
+    body = GraphBuilder()
+    body.count = 10_000  # names apart from the outer graph's
+    # onnxruntime types the iteration number as shape (1,), the standard as a scalar
+    step = body.op("Reshape", ["step", "scalar_shape"])
+    # constants of the body its own: onnxruntime types outer ones of rank 0 as rank 1
+    one = body.op("Constant", [], value=helper.make_tensor("one", TensorProto.INT64, [], [1]))
+    zero = body.op("Constant", [], value=helper.make_tensor("zero", TensorProto.INT64, [], [0]))
+    start = body.op("Gather", ["buckets", step])
+    end = body.op("Gather", ["buckets", body.op("Add", [step, one])])
+    length = body.op("Cast", [body.op("Gather", ["lengths", start])], to=TensorProto.INT64)
+    starts = body.op("Concat", [body.op("Unsqueeze", [start, "axis_0"]), "zero_1"], axis=0)
+    ends = body.op("Concat", [body.op("Unsqueeze", [end, "axis_0"]),
+                              body.op("Unsqueeze", [length, "axis_0"])], axis=0)
+    word_ids = body.op("Slice", ["word_ids", starts, ends, "axes_01"])  # (rows, length)
+    distinct = body.op("Slice", ["word_to_distinct", starts, ends, "axes_01"])
+    lengths = body.op("Slice", ["lengths", body.op("Unsqueeze", [start, "axis_0"]),
+                                body.op("Unsqueeze", [end, "axis_0"]), "axis_0"])
+    body.constant("word_embedding", weights["word_embedding.weight"])
+    body.constant("projection", projection)
+    states = body.op("Transpose", [body.op("Concat", [
+        body.op("Gather", ["word_embedding", word_ids]),
+        body.op("Gather", ["chars", distinct])], axis=2)], perm=[1, 0, 2])
+    for layer in range(config.layers):
+        w, r, b = lstm_weights(weights, "lstm", [f"l{layer}", f"l{layer}_reverse"])
+        # the weights are the body's own, where the int8 quantizer looks for them
+        every = body.op("LSTM", [states, body.constant(f"lstm_W_{layer}", w),
+                                 body.constant(f"lstm_R_{layer}", r),
+                                 body.constant(f"lstm_B_{layer}", b), lengths],
+                        hidden_size=config.hidden, direction="bidirectional")
+        # every: (length, 2, rows, hidden) -> (length, rows, 2 * hidden), forward then backward
+        states = body.op("Reshape", [body.op("Transpose", [every], perm=[0, 2, 1, 3]),
+                                     "shape_states"])
+    products = body.op("MatMul", [body.op("Transpose", [states], perm=[1, 0, 2]),
+                                  "projection"])  # (rows, length, outputs)
+    positions = body.op("Unsqueeze", [body.op("Range", [zero, length, one]),
+                                      "axis_0"])
+    real = body.op("Less", [positions, body.op("Unsqueeze", [
+        body.op("Cast", [lengths], to=TensorProto.INT64), "axis_1_rows"])])  # (rows, length)
+    kept = body.op("Compress", [body.op("Reshape", [products, "shape_tokens"]),
+                                body.op("Reshape", [real, "flat"])], axis=0)
+    body.op("Concat", ["so_far", kept], axis=0)
+    body.nodes[-1].output[0] = "so_far_out"
+    body.op("Identity", ["going"])
+    body.nodes[-1].output[0] = "going_out"
+    # the characters' features come in as a loop-carried value, passed on unchanged: read
+    # from the outer scope, they were out of sight of the int8 quantizer's node ordering
+    body.op("Identity", ["chars"])
+    body.nodes[-1].output[0] = "chars_out"
+    outputs = projection.shape[1]
+    graph = helper.make_graph(
+        body.nodes, "bucket",
+        [helper.make_tensor_value_info("step", TensorProto.INT64, []),
+         helper.make_tensor_value_info("going", TensorProto.BOOL, None),
+         helper.make_tensor_value_info("so_far", TensorProto.FLOAT, [None, outputs]),
+         helper.make_tensor_value_info("chars", TensorProto.FLOAT, [None, None])],
+        [helper.make_tensor_value_info("going_out", TensorProto.BOOL, None),
+         helper.make_tensor_value_info("so_far_out", TensorProto.FLOAT, [None, outputs]),
+         helper.make_tensor_value_info("chars_out", TensorProto.FLOAT, [None, None])],
+        [*body.initializers])
+    for name, value in (("axis_0", [0]), ("axis_1_rows", [1]), ("zero_1", [0]), ("axes_01", [0, 1]),
+                        ("shape_states", [0, 0, -1]), ("shape_tokens", [-1, outputs]),
+                        ("flat", [-1]), ("scalar_shape", [])):
+        g.constant(name, np.array(value, dtype=np.int64))
+    count = g.op("Sub", [g.op("Size", ["buckets"]), g.constant("one_scalar", np.array(1))])
+    empty = g.constant("no_products", np.zeros((0, outputs), dtype=np.float32))
+    going = g.constant("true", np.array(True))
+    return g.op("Loop", [count, going, empty, per_word], outputs=2, body=graph)[0]
+
+
+def _pooled_scores(g: GraphBuilder, products: str, bias: np.ndarray, num_tags: int) -> str:
+    """Emissions with document context, from the products (tokens, 2 * tags) with the
+    pooling weights: each token's own scores plus the mean over its group of the scores of
+    the mean-state half (the mean of products is the product of the mean; see
+    ``BiLstmCrf.pooling_weight``)."""
+    from onnx import TensorProto, helper
+
     own, shared = g.op("Split", [products, g.constant("halves", np.array(
-        [num_tags, num_tags], dtype=np.int64))], outputs=2, axis=2)
-    flat_ids = g.op("Reshape", ["group_ids", g.constant("flat", np.array([-1], np.int64))])
-    flat_shared = g.op("Reshape", [shared, g.constant("rows_by_tags", np.array(
-        [-1, num_tags], np.int64))])  # (N, K)
-    groups = g.op("Add", [g.op("ReduceMax", [flat_ids], keepdims=1),
+        [num_tags, num_tags], dtype=np.int64))], outputs=2, axis=1)
+    groups = g.op("Add", [g.op("ReduceMax", ["group_ids"], keepdims=1),
                           g.constant("one", np.array([1], np.int64))])  # (1,)
     zero_tensor = helper.make_tensor("zero_value", TensorProto.FLOAT, [1], [0.0])
     one_tensor = helper.make_tensor("one_value", TensorProto.FLOAT, [1], [1.0])
     table = g.op("ConstantOfShape", [g.op("Concat", [groups, g.constant(
         "tags_count", np.array([num_tags], np.int64))], axis=0)], value=zero_tensor)
-    index = g.op("Unsqueeze", [flat_ids, g.constant("last_axis", np.array([1], np.int64))])
-    sums = g.op("ScatterND", [table, index, flat_shared], reduction="add")
-    ones = g.op("ConstantOfShape", [g.op("Shape", [flat_ids])], value=one_tensor)
+    index = g.op("Unsqueeze", ["group_ids", g.constant("last_axis", np.array([1], np.int64))])
+    sums = g.op("ScatterND", [table, index, shared], reduction="add")
+    ones = g.op("ConstantOfShape", [g.op("Shape", ["group_ids"])], value=one_tensor)
     counts = g.op("ScatterND", [g.op("ConstantOfShape", [groups], value=zero_tensor), index,
                                 ones], reduction="add")
     counts = g.op("Unsqueeze", [g.op("Max", [counts, g.constant(
-        "one_float", np.array([1.0], np.float32))]), "last_axis"])  # (G, 1)
-    means = g.op("Div", [sums, counts])
-    pooled = g.op("Reshape", [g.op("Gather", [means, flat_ids]), g.op("Shape", [shared])])
+        "one_float", np.array([1.0], np.float32))]), "last_axis"])  # (groups, 1)
+    pooled = g.op("Gather", [g.op("Div", [sums, counts]), "group_ids"])
     return g.op("Add", [g.op("Add", [own, pooled]), g.constant("to_tags_bias", bias)])

@@ -151,9 +151,7 @@ class OnnxTagger:
         def tag_group(indices: list[int]) -> None:
             # longest first, as onnxruntime's LSTM steps the rows that are still going
             indices = sorted(indices, key=lambda index: -len(token_lists[index]))
-            feeds = self.feeds(token_lists, indices, contexts)
-            emissions = self.model.emissions(feeds)
-            lengths = feeds["lengths"].astype(np.int64)
+            emissions, lengths = self.emissions(token_lists, indices, contexts)
             paths = best_paths(emissions, lengths, self.start, self.end, self.transitions)
             marginals = (forward_backward(emissions, lengths, self.start, self.end,
                                           self.transitions) if scores else None)
@@ -170,11 +168,24 @@ class OnnxTagger:
                 tag_group(indices)
         return results
 
+    def emissions(self, token_lists: Sequence[Sequence[str]], indices: list[int],
+                  contexts: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Tag scores (rows, length, tags), 0 past each row's end, and the rows' lengths, for
+        the token lists at ``indices``, longest first."""
+        feeds = self.feeds(token_lists, indices, contexts)
+        flat = self.model.emissions(feeds)  # (tokens, tags), row by row
+        lengths = feeds["lengths"].astype(np.int64)
+        emissions = np.zeros((len(indices), lengths[0], flat.shape[1]), dtype=np.float32)
+        emissions[np.arange(lengths[0])[None, :] < lengths[:, None]] = flat
+        return emissions, lengths
+
     def feeds(self, token_lists: Sequence[Sequence[str]], indices: list[int],
               contexts: Sequence[int] | None) -> dict[str, np.ndarray]:
-        """The graph's inputs for the token lists at ``indices``."""
+        """The graph's inputs for the token lists at ``indices``, longest first."""
         chosen = [token_lists[index] for index in indices]
         lengths = np.array([len(tokens) for tokens in chosen], dtype=np.int32)
+        if np.any(lengths[1:] > lengths[:-1]):
+            raise ValueError("feeds() takes rows longest first")
         inside = np.arange(lengths.max())[None, :] < lengths[:, None]
         flat = [token for tokens in chosen for token in tokens]
         encoder = self.encoder
@@ -188,16 +199,16 @@ class OnnxTagger:
         char_ids[np.arange(char_lengths.max())[None, :] < char_lengths[:, None]] = [
             char for token in distinct for char in encoder.char_ids(token)]
         feeds = {"word_ids": word_ids, "lengths": lengths, "char_ids": char_ids,
-                 "char_lengths": char_lengths, "word_to_distinct": word_to_distinct}
+                 "char_lengths": char_lengths, "word_to_distinct": word_to_distinct,
+                 "buckets": length_buckets(lengths)}
         if encoder.doc_context:
             # a group per (context, lowercased form); a sentence without a context is its own
             numbering: dict[tuple[int, str], int] = {}
-            group_ids = np.zeros(inside.shape, dtype=np.int64)
-            group_ids[inside] = [
+            feeds["group_ids"] = np.array([
                 numbering.setdefault((contexts[index] if contexts is not None else -1 - row,
-                                      token.lower()), len(numbering) + 1)
-                for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens]
-            feeds["group_ids"] = group_ids
+                                      token.lower()), len(numbering))
+                for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens],
+                dtype=np.int64)
         return feeds
 
     def _result(self, row: int, length: int, path: np.ndarray, emissions: np.ndarray,
@@ -233,6 +244,22 @@ class OnnxTagger:
         if self.train_scheme != "bioes" and entity.end < length and inside in index:
             probability -= prefix_probability(ids + [index[inside]])  # the longer entity
         return min(max(probability, 0.0), 1.0)
+
+
+# A bucket of rows ends where a row is shorter than this share of the bucket's first: the
+# LSTM steps each row of a bucket as long as the first, and each bucket is one more call.
+BUCKET_SHARE = 0.8
+
+
+def length_buckets(lengths: np.ndarray) -> np.ndarray:
+    """Row bounds of the buckets the graph runs the LSTM over, rows longest first: bucket k
+    is rows ``bounds[k]`` up to ``bounds[k + 1]``."""
+    bounds = [0]
+    for row in range(1, len(lengths)):
+        if lengths[row] < BUCKET_SHARE * lengths[bounds[-1]]:
+            bounds.append(row)
+    bounds.append(len(lengths))
+    return np.array(bounds, dtype=np.int64)
 
 
 def best_paths(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray, end: np.ndarray,
