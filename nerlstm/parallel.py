@@ -21,8 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from nerlstm.errors import NerlstmError
-from nerlstm.records import (
+from nerlstm.tagging import (
     DOCUMENT_CHUNK_BATCHES,
     FORMATTERS,
     Record,
@@ -112,11 +111,6 @@ def _tag_chunk(chunk: list[Record]) -> str:
     return "".join(pieces)
 
 
-def _worker_ids(pool) -> set[int]:
-    """The process ids of a multiprocessing pool's workers."""
-    return {process.pid for process in getattr(pool, "_pool", [])}
-
-
 def tag_in_processes(records: Iterable[Record | None], out: TextIO, *, model: str,
                      workers: int, output: Output, batch_size: int = 256,
                      precision: str = "float32", flush_each: bool = False) -> None:
@@ -136,19 +130,9 @@ def tag_in_processes(records: Iterable[Record | None], out: TextIO, *, model: st
     finally:
         signal.signal(signal.SIGINT, previous)
     pending: deque = deque()
-    started = _worker_ids(pool)
 
     def write_next() -> None:
-        result = pending.popleft()
-        # A worker that dies (killed, out of memory) takes its chunk with it, and the pool
-        # starts another in its place: wait for the answer only while the workers are the
-        # ones started.
-        while not result.ready():
-            result.wait(1.0)
-            if not result.ready() and _worker_ids(pool) != started:
-                raise NerlstmError("a tagging worker process died (out of memory, or "
-                                   "killed); try fewer --workers")
-        out.write(result.get())
+        out.write(pending.popleft().get())
         if flush_each:
             out.flush()
 

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -115,24 +116,32 @@ TAG = [sys.executable, "-m", "nerlstm", "tag", "-i", "tokens", "--workers", "2",
 ENDLESS = ["yes", "Peter Blackburn visited Paris and met the EU in Bonn ."]
 
 
-def test_ctrl_c_ends_every_worker_quietly(trained_model):
+@contextmanager
+def tagging_endless_input(model):
+    """`nerlstm tag --workers 2` in a session of its own, fed without end; ended (SIGKILL) if
+    the test has not ended it."""
     reading, writing = os.pipe()
-    tagger = subprocess.Popen(TAG + ["-m", str(trained_model)], stdin=reading,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                              start_new_session=True, preexec_fn=default_sigint)
+    tagger = subprocess.Popen(TAG + ["-m", str(model)], stdin=reading, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True,
+                              preexec_fn=default_sigint)
     source = subprocess.Popen(ENDLESS, stdout=writing)
     os.close(reading)
     os.close(writing)
     try:
         assert b"Paris" in tagger.stdout.readline()  # the workers are tagging
-        time.sleep(0.5)
-        os.killpg(tagger.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
-        _, stderr = tagger.communicate(timeout=60)
+        yield tagger
     finally:
         if tagger.poll() is None:
             os.killpg(tagger.pid, signal.SIGKILL)
         source.kill()
         source.wait()
+
+
+def test_ctrl_c_ends_every_worker_quietly(trained_model):
+    with tagging_endless_input(trained_model) as tagger:
+        time.sleep(0.5)
+        os.killpg(tagger.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
+        _, stderr = tagger.communicate(timeout=60)
     assert tagger.returncode == 130
     assert b"Traceback" not in stderr, stderr.decode()
     assert_all_ended(tagger.pid)
@@ -147,28 +156,3 @@ def test_a_reader_that_goes_away_ends_every_worker_quietly(trained_model):
     assert stdout.count(b"\n") == 3
     assert stderr == b"0\n", stderr.decode()
     assert_all_ended(done.pid)
-
-
-def test_a_worker_killed_ends_the_command_with_an_error(trained_model):
-    reading, writing = os.pipe()
-    tagger = subprocess.Popen(TAG + ["-m", str(trained_model)], stdin=reading,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                              start_new_session=True)
-    source = subprocess.Popen(ENDLESS, stdout=writing)
-    os.close(reading)
-    os.close(writing)
-    try:
-        assert b"Paris" in tagger.stdout.readline()
-        workers = [pid for pid in session_processes(tagger.pid)
-                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                   and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer does
-        _, stderr = tagger.communicate(timeout=60)
-    finally:
-        if tagger.poll() is None:
-            os.killpg(tagger.pid, signal.SIGKILL)
-        source.kill()
-        source.wait()
-    assert tagger.returncode == 1
-    assert stderr.decode().startswith("error: a tagging worker process died"), stderr.decode()
-    assert_all_ended(tagger.pid)
