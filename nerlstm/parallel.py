@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from nerlstm.tagging import (
+from nerlstm.records import (
     DOCUMENT_CHUNK_BATCHES,
     FORMATTERS,
     Record,
