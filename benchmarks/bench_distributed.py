@@ -1,4 +1,4 @@
-"""Data-parallel training on this machine: 2 processes x 1 thread against 1 process x 2
+"""Data-parallel training on the local cores: 2 processes x 1 thread against 1 process x 2
 threads, and the all-reduce each step costs, from which docs/parallel.md models the
 throughput of more workers.
 
