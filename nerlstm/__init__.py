@@ -24,14 +24,16 @@ from nerlstm.results import Span, TaggedText, Token
 __version__ = "0.1.0"
 
 __all__ = ["Config", "Evaluation", "NerlstmError", "Span", "TaggedText", "TextTagger", "Token",
-           "TrainingResult", "__version__", "convert", "evaluate", "load", "read_data", "train"]
+           "TrainingResult", "__version__", "convert", "evaluate", "export", "load", "read_data",
+           "train"]
 
 if TYPE_CHECKING:
     from nerlstm.api import Evaluation, TextTagger, convert, evaluate, load, read_data, train
+    from nerlstm.onnx_export import export
     from nerlstm.training import TrainingResult
 
 _LAZY = {"load": "nerlstm.api", "train": "nerlstm.api", "evaluate": "nerlstm.api",
-         "convert": "nerlstm.api", "read_data": "nerlstm.api",
+         "convert": "nerlstm.api", "read_data": "nerlstm.api", "export": "nerlstm.onnx_export",
          "TextTagger": "nerlstm.api", "Evaluation": "nerlstm.api",
          "TrainingResult": "nerlstm.training"}
 
