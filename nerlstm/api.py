@@ -170,6 +170,7 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     from nerlstm.training import (
         TrainingListener,
         TrainingResult,
+        check_same_data,
         check_writable,
         resume_from,
         vectors_for_run,
@@ -204,7 +205,7 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
                "reading": {**reading, "vocab_from": [str(path) for path in vocab_from]}}
     vectors, more_tokens = None, []
     if checkpoint is not None:
-        resume_from(str(resume), summary)  # the same data as the run was started on
+        check_same_data(checkpoint, summary, str(resume))
         config = Config.from_dict(checkpoint["model"]["config"])
         listener.resumed(str(resume), checkpoint["progress"]["epoch"])
     elif config.embeddings:

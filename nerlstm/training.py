@@ -509,20 +509,22 @@ def singleton_mask(tokens: Sequence[Sequence[str]], words: Vocab, lowercase_word
     return singleton
 
 
-def resume_from(path: str, data_summary: dict | None = None) -> dict:
-    """A checkpoint written by :func:`train`, loaded without running code; with
-    ``data_summary`` (the data the run is given now), refused if the run was started on other
-    data."""
-    checkpoint = read_checked(path, CHECKPOINT_FORMAT, ("model", "optimizer", "progress",
-                                                        "python_rng", "torch_rng"))
-    for split in ("train", "dev") if data_summary is not None else ():
+def resume_from(path: str) -> dict:
+    """A checkpoint written by :func:`train`, loaded without running code."""
+    return read_checked(path, CHECKPOINT_FORMAT, ("model", "optimizer", "progress",
+                                                  "python_rng", "torch_rng"))
+
+
+def check_same_data(checkpoint: dict, data_summary: dict, path: str) -> None:
+    """Refuse to go on from a checkpoint on other data (``data_summary``: the data the run is
+    given now) than the run was started on."""
+    for split in ("train", "dev"):
         before, now = checkpoint.get("data", {}).get(split), data_summary.get(split)
         counts = [(d or {}).get(key) for d in (before, now) for key in ("sentences", "tokens")]
         if counts[:2] != counts[2:]:
             raise NerlstmError(f"the checkpoint was made with other {split} data "
                                f"({counts[0]} sentences, {counts[1]} tokens; now {counts[2]}, "
                                f"{counts[3]})", path=path)
-    return checkpoint
 
 
 def vectors_for_run(path: str, train: Sequence[Sentence],
