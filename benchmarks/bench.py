@@ -147,7 +147,7 @@ def bench_pipe(model_path: str, test_path: str, threads: int, runs: int) -> dict
     text, and of what `nerlstm tag -f jsonl` does in-process with the same text (records
     read by documents, scores on), taking turns."""
     import nerlstm
-    from nerlstm.tagging import format_json, line_records, tag_records
+    from nerlstm.records import format_json, line_records, tag_records
     from nerlstm.textio import Line
 
     sys.path.insert(0, str(ROOT / "benchmarks"))

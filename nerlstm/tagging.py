@@ -19,27 +19,7 @@ from nerlstm.batching import (
 from nerlstm.crf import CrfScores, forward_backward, segment_log_probability, viterbi
 from nerlstm.errors import NerlstmError
 from nerlstm.model import BiLstmCrf
-from nerlstm.records import (  # noqa: F401  (re-exported: these lived here)
-    DOCUMENT_CHUNK_BATCHES,
-    FORMATTERS,
-    Entity,
-    Record,
-    Tagged,
-    column_records,
-    format_conll,
-    format_inline,
-    format_json,
-    input_records,
-    joined,
-    jsonl_records,
-    keep_confident,
-    line_records,
-    nonempty_ranges,
-    sentence_records,
-    tag_records,
-    tagged_text,
-    text_record,
-)
+from nerlstm.records import DOCUMENT_CHUNK_BATCHES, Entity, Tagged
 from nerlstm.torch_compat import cpu_has_bfloat16
 
 

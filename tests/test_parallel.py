@@ -12,7 +12,7 @@ import pytest
 from conftest import DATA, ROOT, default_sigint, run_cli
 
 from nerlstm.parallel import chunks
-from nerlstm.tagging import Record
+from nerlstm.records import Record
 from nerlstm.textio import PAUSE
 
 TEXT = "".join(f"Peter Blackburn visited Paris on day {n}. The EU met Smith in Bonn.\n"

@@ -354,7 +354,7 @@ def test_conll_input_is_read_as_eval_reads_it(trained_model, source, message):
 
 
 def test_column_records_answer_a_finished_sentence_at_a_pause():
-    from nerlstm.tagging import column_records, format_conll
+    from nerlstm.records import column_records, format_conll
     from nerlstm.textio import PAUSE, Line
 
     texts = ["-DOCSTART- x", "", "EU B", "", None, "", "Paris B", "says O", None, "", ""]
@@ -370,6 +370,6 @@ def test_column_records_answer_a_finished_sentence_at_a_pause():
 
 
 def tagging_result(tags):
-    from nerlstm.tagging import Tagged
+    from nerlstm.records import Tagged
 
     return Tagged(tags, [])
