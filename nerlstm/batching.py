@@ -33,6 +33,7 @@ class Batch:
         tag_ids: (batch, length) gold tag ids, or None.
         group_ids: (batch, length), with document context: tokens of one context with the
             same lowercased form share an id (from 1; 0 past each sentence's end).
+        words_as_read: in training, ``word_ids`` before some words were replaced by UNK.
     """
 
     indices: list[int]
@@ -44,6 +45,7 @@ class Batch:
     word_to_distinct: torch.Tensor
     tag_ids: torch.Tensor | None = None
     group_ids: torch.Tensor | None = None
+    words_as_read: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         import torch

@@ -55,6 +55,9 @@ class Config:
     word_unk_prob: float = setting(  # Lample et al. 2016: the UNK vector learns rare words
         0.5, "Probability of replacing a singleton training word by UNK.", "model",
         minimum=0.0, maximum=1.0)
+    word_dropout: float = setting(
+        0.0, "Probability of replacing any training word by UNK (besides singletons), so "
+        "that more words are learnt from their characters.", "model", minimum=0.0, below=1.0)
     tokenizer: str = setting(  # kept in the model: tagging cuts text as training data was
         "default", "How tag cuts raw text into tokens, kept in the model: default (words and "
         "punctuation, as CoNLL-2003 is tokenized), whitespace, or chars (each character, for "
@@ -76,6 +79,14 @@ class Config:
     average_decay: float = setting(
         0.0, "Score on dev and save a moving average of the weights, with this decay per "
         "batch (e.g. 0.999); 0 turns it off.", "training", minimum=0.0, below=1.0)
+    average_from: int = setting(
+        0, "From this epoch on, score on dev and save the mean of the weights at the ends of "
+        "the epochs so far (stochastic weight averaging); 0 turns it off.", "training",
+        minimum=0)
+    lm_weight: float = setting(
+        0.0, "Weight of a language-modelling loss beside the tagging loss: the word BiLSTM's "
+        "forward states learn to predict the next word, its backward states the previous "
+        "one (Rei 2017); tagging does not change. 0 turns it off.", "training", minimum=0.0)
     seed: int = setting(1, "Random seed.", "training")
     train_scheme: str = setting(  # BIOES gives the CRF explicit entity ends
         "bioes", "Tag scheme the model learns.", "training", choices=("bioes", "iob2"))
@@ -94,6 +105,9 @@ class Config:
         raises NerlstmError naming the first bad one."""
         for name, described in declared(Config).items():
             setattr(self, name, described.check(getattr(self, name)))
+        if self.average_decay > 0 and self.average_from > 0:
+            raise NerlstmError("average_decay and average_from: expected one kind of weight "
+                               "averaging, not both", exit_code=2)
         return self
 
 

@@ -350,3 +350,14 @@ class BiLstmCrf(nn.Module):
     def loss(self, batch: Batch) -> torch.Tensor:
         """Negative log-likelihood of the gold tags, summed over the batch."""
         return self.crf(self.emissions(batch), batch.tag_ids, batch.mask)
+
+    def loss_and_states(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """In training: :meth:`loss`, computed to the same numbers, and the word BiLSTM's
+        states it came from (for an objective beside it)."""
+        states = self.encode(batch)
+        if self.config.doc_context:
+            emissions = self.pool_tag_scores(
+                nn.functional.linear(states, self.pooling_weight()), batch.group_ids)
+        else:
+            emissions = nn.functional.linear(states, self.to_tags.weight) + self.to_tags.bias
+        return self.crf(emissions, batch.tag_ids, batch.mask), states

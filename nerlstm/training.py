@@ -10,6 +10,7 @@ import json
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +25,7 @@ from nerlstm.conll import Sentence, TaggedData
 from nerlstm.embeddings import Vectors, initial_table, read_vectors, vector_for, wanted_keys
 from nerlstm.errors import NerlstmError
 from nerlstm.evaluation import micro_scores
+from nerlstm.language_model import NeighbourWordObjective, word_classes
 from nerlstm.model import BiLstmCrf
 from nerlstm.modelfile import (
     CHECKPOINT_FORMAT,
@@ -83,6 +85,13 @@ class WeightAverage:
             lerp_all_(self.average, [p.detach() for p in self.parameters], 1 - decay)
         self.updates += 1
 
+    def epoch_done(self, epoch: int) -> None:
+        """Nothing: the average moves after every step."""
+
+    @property
+    def active(self) -> bool:
+        return True
+
     @contextmanager
     def applied(self) -> Iterator[None]:
         """The model holds the averaged weights inside the block, its own ones after."""
@@ -105,6 +114,53 @@ class WeightAverage:
             for average, saved in zip(self.average, state["average"]):
                 average.copy_(saved)
         self.updates = state["updates"]
+
+
+class EpochAverage:
+    """The mean of a model's parameters at the ends of the epochs from ``first_epoch`` on
+    (stochastic weight averaging, Izmailov et al. 2018): the weights at the ends of late
+    epochs lie around a flat region whose centre generalises better than any one of them."""
+
+    def __init__(self, model: torch.nn.Module, first_epoch: int):
+        self.parameters = list(model.parameters())
+        self.average = [p.detach().clone() for p in self.parameters]
+        self.first_epoch, self.updates = first_epoch, 0
+
+    def update(self) -> None:
+        """Nothing: the mean takes the weights at epoch ends only."""
+
+    def epoch_done(self, epoch: int) -> None:
+        if epoch < self.first_epoch:
+            return
+        self.updates += 1
+        with torch.no_grad():
+            lerp_all_(self.average, [p.detach() for p in self.parameters], 1.0 / self.updates)
+
+    @property
+    def active(self) -> bool:
+        return self.updates > 0
+
+    applied = WeightAverage.applied
+    state_dict = WeightAverage.state_dict
+    load_state_dict = WeightAverage.load_state_dict
+
+
+class TrainingObjective(torch.nn.Module):
+    """The loss a training step minimises: the tagger's, plus ``weight`` times a language
+    model's when there is one (see :mod:`nerlstm.language_model`). Its parameters are the
+    tagger's, then the language model's."""
+
+    def __init__(self, model: BiLstmCrf, language_model: NeighbourWordObjective | None = None,
+                 weight: float = 0.0) -> None:
+        super().__init__()
+        self.model, self.language_model, self.weight = model, language_model, weight
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        if self.language_model is None:
+            return self.model.loss(batch)
+        tagging, states = self.model.loss_and_states(batch)
+        words = batch.words_as_read if batch.words_as_read is not None else batch.word_ids
+        return tagging + self.weight * self.language_model(states, words, batch.mask)
 
 
 @dataclass
@@ -234,8 +290,9 @@ class Run:
 
     tagger: Tagger
     config: Config
+    objective: TrainingObjective
     optimizer: torch.optim.Optimizer
-    averaged: WeightAverage | None
+    averaged: WeightAverage | EpochAverage | None
     progress: Progress
     rng: random.Random
     data: TrainingData
@@ -257,7 +314,9 @@ class Run:
     def scored_weights(self) -> contextlib.AbstractContextManager:
         """Dev scores and saved models use the averaged weights, if any; training goes on
         with its own."""
-        return self.averaged.applied() if self.averaged is not None else contextlib.nullcontext()
+        if self.averaged is not None and self.averaged.active:
+            return self.averaged.applied()
+        return contextlib.nullcontext()
 
 
 def start_run(train_sentences: Sequence[Sentence], config: Config, *, model_path: str,
@@ -276,17 +335,36 @@ def start_run(train_sentences: Sequence[Sentence], config: Config, *, model_path
         rng.setstate(resume["python_rng"])
         progress = Progress(**resume["progress"])
     config = tagger.model.config  # a checkpoint's own; pretrained vectors set word_dim
-    optimizer = make_optimizer(tagger.model, config)
-    averaged = WeightAverage(tagger.model, config.average_decay) if config.average_decay > 0 \
-        else None
     data = TrainingData(train_sentences, tagger.encoder, config, device)
+    objective = TrainingObjective(tagger.model, language_model_for(config, data, resume),
+                                  config.lm_weight).to(device)
+    optimizer = make_optimizer(objective, config)
+    averaged: WeightAverage | EpochAverage | None = None
+    if config.average_decay > 0:
+        averaged = WeightAverage(tagger.model, config.average_decay)
+    elif config.average_from > 0:
+        averaged = EpochAverage(tagger.model, config.average_from)
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
         torch.set_rng_state(resume["torch_rng"])
         if averaged is not None:
             averaged.load_state_dict(resume["average"])
-    return Run(tagger, config, optimizer, averaged, progress, rng, data, model_path,
+    return Run(tagger, config, objective, optimizer, averaged, progress, rng, data, model_path,
                data_summary or {})
+
+
+def language_model_for(config: Config, data: TrainingData, resume: dict | None
+                       ) -> NeighbourWordObjective | None:
+    """The language-modelling objective of a run, new or as its checkpoint left it."""
+    if config.lm_weight == 0:
+        return None
+    saved = (resume or {}).get("language_model")
+    if saved is not None:
+        language_model = NeighbourWordObjective(config.hidden, saved["classes_of_words"])
+        language_model.load_state_dict(saved)
+        return language_model
+    return NeighbourWordObjective(config.hidden, word_classes(data.encoder.words,
+                                                              data.word_counts))
 
 
 def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
@@ -305,7 +383,7 @@ def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
     model.train()
     while progress.batches_done < len(progress.order) and not stop:
         indices = progress.order[progress.batches_done]
-        loss = optimization_step(run.replica or model, run.optimizer,
+        loss = optimization_step(run.replica or run.objective, run.optimizer,
                                  run.data.batch(indices, run.rng),
                                  len(indices), config.clip)
         if run.averaged is not None:
@@ -318,17 +396,26 @@ def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
             release_free_memory()
             if governor is not None:
                 governor.look()
+    if progress.batches_done == len(progress.order) and run.averaged is not None:
+        run.averaged.epoch_done(progress.epoch)
     return time.perf_counter() - started
 
 
 def score_dev(run: Run, dev_sentences: Sequence[Sentence], dev_contexts: list[int] | None
               ) -> dict:
-    """Micro precision, recall and F1 of the model (its averaged weights, if any) on dev."""
+    """Micro precision, recall and F1 of the model (its averaged weights, if any) on dev;
+    with weights averaged over epochs, also the F1 of the weights as trained
+    (``unaveraged_f1``), which shows what the averaging gives."""
     release_free_memory()  # dev scoring's peak comes on top of what is held
+    tokens, gold = [s.tokens for s in dev_sentences], [s.tags for s in dev_sentences]
     with run.scored_weights():
-        predicted = run.tagger.predict([s.tokens for s in dev_sentences], DEV_BATCH_SIZE,
-                                       contexts=dev_contexts)
-    return micro_scores([s.tags for s in dev_sentences], predicted)
+        scores = micro_scores(gold, run.tagger.predict(tokens, DEV_BATCH_SIZE,
+                                                       contexts=dev_contexts))
+    if isinstance(run.averaged, EpochAverage) and run.averaged.active:
+        own = micro_scores(gold, run.tagger.predict(tokens, DEV_BATCH_SIZE,
+                                                    contexts=dev_contexts))
+        scores["unaveraged_f1"] = own["f1"]
+    return scores
 
 
 def save_checkpoint(run: Run) -> None:
@@ -340,6 +427,8 @@ def save_checkpoint(run: Run) -> None:
                  "optimizer": run.optimizer.state_dict(), "progress": asdict(run.progress),
                  "python_rng": run.rng.getstate(), "torch_rng": torch.get_rng_state(),
                  "average": run.averaged.state_dict() if run.averaged is not None else None,
+                 "language_model": (run.objective.language_model.state_dict()
+                                    if run.objective.language_model is not None else None),
                  "data": run.data_summary}, checkpoint_path(run.model_path))
 
 
@@ -398,7 +487,7 @@ def train(train_sentences: Sequence[Sentence], dev_sentences: Sequence[Sentence]
                     data_summary=data_summary, resume=resume, vectors=vectors,
                     more_tokens=more_tokens)
     if shard is not None:
-        run.shard, run.replica = shard, shard.replicate(run.tagger.model)
+        run.shard, run.replica = shard, shard.replicate(run.objective)
         run.progress.order = None  # drawn again: the same at every rank
     encoder = run.tagger.encoder
     listener.vocabularies(len(encoder.words), len(encoder.chars), encoder.tags.symbols,
@@ -458,8 +547,8 @@ class TrainingData:
         self.tags = [schemes.convert(s.tags, config.train_scheme) for s in sentences]
         self.contexts = (context_ids([s.document for s in sentences]) if config.doc_context
                          else None)
-        self.singleton = singleton_mask(self.tokens, encoder.words,
-                                        config.lowercase_words).to(device)
+        _, _, self.word_counts = build_vocabs(self.tokens, lowercase_words=config.lowercase_words)
+        self.singleton = singleton_mask(self.word_counts, encoder.words).to(device)
 
     def epoch_order(self, rng: random.Random) -> list[list[int]]:
         """One epoch's batches of sentence indices: whole contexts, or similar lengths."""
@@ -479,14 +568,20 @@ class TrainingData:
                 -1 - index if rng.random() < config.context_dropout else contexts[index]
                 for index in indices)))
         batch = self.encoder.batch(self.tokens, indices, self.tags, contexts).to(self.device)
-        if config.word_unk_prob > 0:
-            drop = self.singleton[batch.word_ids] & (
-                torch.rand(batch.word_ids.shape, device=self.device) < config.word_unk_prob)
+        if config.word_unk_prob > 0 or config.word_dropout > 0:
+            batch.words_as_read = batch.word_ids
+            drop = torch.zeros_like(batch.mask)
+            if config.word_unk_prob > 0:
+                drop = self.singleton[batch.word_ids] & (
+                    torch.rand(batch.word_ids.shape, device=self.device) < config.word_unk_prob)
+            if config.word_dropout > 0:
+                drop |= batch.mask & (torch.rand(batch.word_ids.shape, device=self.device)
+                                      < config.word_dropout)
             batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         return batch
 
 
-def optimization_step(model: BiLstmCrf, optimizer: torch.optim.Optimizer, batch: Batch,
+def optimization_step(model: TrainingObjective, optimizer: torch.optim.Optimizer, batch: Batch,
                       sentences: int, clip: float) -> float:
     """One update on the batch's loss per sentence; returns the batch's summed loss."""
     loss = model.loss(batch)
@@ -498,10 +593,8 @@ def optimization_step(model: BiLstmCrf, optimizer: torch.optim.Optimizer, batch:
     return loss.item()
 
 
-def singleton_mask(tokens: Sequence[Sequence[str]], words: Vocab, lowercase_words: bool
-                   ) -> torch.Tensor:
+def singleton_mask(word_counts: Counter, words: Vocab) -> torch.Tensor:
     """True for the ids of words seen once in training: those are replaced by UNK at times."""
-    _, _, word_counts = build_vocabs(tokens, lowercase_words=lowercase_words)
     singleton = torch.zeros(len(words), dtype=torch.bool)
     for word, count in word_counts.items():
         if count == 1:

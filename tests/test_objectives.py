@@ -1,0 +1,159 @@
+"""Training objectives and regularisers beside the tagging loss: the language-modelling
+objective, weights averaged over epochs, word dropout."""
+
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import DATA, run_cli
+from test_training import CONFIG, SignalAfter, weights
+
+from nerlstm.conll import read_tagged
+from nerlstm.language_model import BOUNDARY, OTHER, NeighbourWordObjective, word_classes
+from nerlstm.modelfile import load_model
+from nerlstm.training import TrainingData, build_tagger, checkpoint_path, resume_from, train
+from nerlstm.vocab import build_vocabs
+
+
+@pytest.fixture(scope="module")
+def data():
+    return [read_tagged(str(DATA / name)).sentences for name in ("train.txt", "dev.txt")]
+
+
+def test_word_classes_keep_the_most_frequent_words_and_pool_the_rest():
+    words, _, counts = build_vocabs([["the", "cat", "the", "dog", "the", "cat", "emu"]])
+    classes = word_classes(words, counts, predicted=2)
+    assert classes[0] == BOUNDARY  # padding follows a sentence's last word
+    assert classes[words.get("the")] == 2 and classes[words.get("cat")] == 3
+    assert classes[words.get("dog")] == OTHER and classes[words.get("emu")] == OTHER
+    assert classes[words.get("never seen")] == OTHER  # UNK
+
+
+def test_neighbour_word_loss_equals_the_plain_sum_over_tokens():
+    torch.manual_seed(0)
+    classes_of_words = torch.tensor([BOUNDARY, OTHER, 2, 3, 4, OTHER])
+    objective = NeighbourWordObjective(3, classes_of_words)
+    word_ids = torch.tensor([[2, 3, 5, 4], [4, 2, 0, 0]])
+    mask = word_ids > 0
+    states = torch.randn(2, 4, 6)
+    expected = torch.tensor(0.0)
+    for row in range(2):
+        length = int(mask[row].sum())
+        sentence = [int(classes_of_words[w]) for w in word_ids[row, :length]]
+        for position in range(length):
+            following = sentence[position + 1] if position + 1 < length else BOUNDARY
+            preceding = sentence[position - 1] if position > 0 else BOUNDARY
+            forward = objective.forward_output(torch.tanh(
+                objective.forward_bottleneck(states[row, position, :3])))
+            backward = objective.backward_output(torch.tanh(
+                objective.backward_bottleneck(states[row, position, 3:])))
+            expected = expected - forward.log_softmax(0)[following] \
+                - backward.log_softmax(0)[preceding]
+    assert torch.allclose(objective(states, word_ids, mask), expected, atol=1e-5)
+
+
+def test_loss_and_states_gives_the_loss_to_the_same_numbers(data):
+    train_sentences, _ = data
+    tagger = build_tagger(train_sentences, CONFIG, "cpu")
+    model = tagger.model.train()
+    batch = tagger.encoder.batch([s.tokens for s in train_sentences], list(range(8)),
+                                 [s.tags for s in train_sentences],
+                                 {index: 0 for index in range(8)})
+    torch.manual_seed(3)
+    plain = model.loss(batch)
+    torch.manual_seed(3)
+    loss, states = model.loss_and_states(batch)
+    assert torch.equal(plain, loss)
+    assert states.shape == (8, batch.word_ids.shape[1], 2 * CONFIG.hidden)
+
+
+def test_a_language_model_run_trains_its_head_and_leaves_it_out_of_the_model(data, tmp_path):
+    torch.set_num_threads(1)
+    train_sentences, dev_sentences = data
+    plain_path, lm_path = tmp_path / "plain.pt", tmp_path / "lm.pt"
+    config = replace(CONFIG, epochs=1)
+    plain = train(train_sentences, dev_sentences, config, model_path=str(plain_path))
+    with_lm = train(train_sentences, dev_sentences, replace(config, lm_weight=0.5),
+                    model_path=str(lm_path))
+    # the language model's loss comes on top of the tagging loss
+    assert with_lm.rows[0]["loss"] > plain.rows[0]["loss"] + 1.0
+    assert weights(lm_path).keys() == weights(plain_path).keys()
+    assert any(not torch.equal(weights(lm_path)[name], weights(plain_path)[name])
+               for name in weights(plain_path))
+    tagger, _ = load_model(str(lm_path))
+    assert len(tagger.predict([["Peter", "visited", "Paris"]])[0]) == 3
+
+
+def test_word_dropout_replaces_words_by_unk_and_keeps_them_as_read(data):
+    train_sentences, _ = data
+    config = replace(CONFIG, doc_context=False, word_unk_prob=0.0, word_dropout=0.3)
+    tagger = build_tagger(train_sentences, config, "cpu")
+    training_data = TrainingData(train_sentences, tagger.encoder, config, "cpu")
+    torch.manual_seed(0)
+    batch = training_data.batch(list(range(len(train_sentences))), random.Random(0))
+    read = batch.words_as_read
+    assert read is not None and bool((read[batch.mask] > 1).all())
+    dropped = (batch.word_ids == 1) & batch.mask
+    share = float(dropped.sum()) / float(batch.mask.sum())
+    assert 0.25 < share < 0.35
+    assert torch.equal(batch.word_ids[~dropped], read[~dropped])
+    assert not bool(dropped[~batch.mask].any())  # padding stays padding
+
+
+def test_epoch_average_saves_the_mean_of_the_weights_at_epoch_ends(data, tmp_path):
+    """Without dev data a model is saved after every epoch: the averaged run's last one is the
+    mean of the plain run's weights after epochs 2 and 3 (averaging does not change the
+    training itself)."""
+    torch.set_num_threads(1)
+    train_sentences, _ = data
+    after = {}
+    for epochs in (2, 3):
+        path = tmp_path / f"plain{epochs}.pt"
+        train(train_sentences, None, replace(CONFIG, epochs=epochs), model_path=str(path))
+        after[epochs] = weights(path)
+    averaged_path = tmp_path / "averaged.pt"
+    train(train_sentences, None, replace(CONFIG, epochs=3, average_from=2),
+          model_path=str(averaged_path))
+    averaged = weights(averaged_path)
+    for name, tensor in averaged.items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, (after[2][name] + after[3][name]) / 2, atol=1e-6), name
+    assert any(not torch.allclose(averaged[name], after[3][name], atol=1e-4)
+               for name in averaged if averaged[name].is_floating_point())
+
+
+def test_epoch_average_logs_the_unaveraged_dev_score(data, tmp_path):
+    torch.set_num_threads(1)
+    train_sentences, dev_sentences = data
+    result = train(train_sentences, dev_sentences, replace(CONFIG, epochs=2, average_from=2),
+                   model_path=str(tmp_path / "m.pt"))
+    assert "dev_unaveraged_f1" not in result.rows[0]
+    assert 0.0 <= result.rows[1]["dev_unaveraged_f1"] <= 1.0
+
+
+@pytest.mark.parametrize("options", [{"average_from": 2}, {"lm_weight": 0.2, "word_dropout": 0.1}])
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(data, tmp_path, sigint_raises,
+                                                                 options):
+    torch.set_num_threads(1)
+    train_sentences, _ = data
+    config = replace(CONFIG, epochs=2, **options)
+    straight = tmp_path / "straight.pt"
+    train(train_sentences, None, config, model_path=str(straight))
+    stopped = tmp_path / "stopped.pt"
+    result = train(train_sentences, None, config, model_path=str(stopped),
+                   listener=SignalAfter(5, in_epoch=2))
+    assert result.stopped_by_signal is not None
+    checkpoint = resume_from(checkpoint_path(str(stopped)))
+    if config.lm_weight:
+        assert checkpoint["language_model"] is not None
+    train(train_sentences, None, config, model_path=str(stopped), resume=checkpoint)
+    first, second = weights(straight), weights(stopped)
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_two_kinds_of_averaging_are_refused_as_a_usage_error(tmp_path):
+    result = run_cli("train", DATA / "train.txt", "-m", tmp_path / "m.pt", "--average-decay",
+                     "0.99", "--average-from", "3")
+    assert result.exit_code == 2
+    assert "average_decay and average_from" in result.output
