@@ -167,6 +167,7 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     data-parallel run (see :mod:`nerlstm.distributed`).
     """
     from nerlstm.distributed import from_environment
+    from nerlstm.torch_compat import numerics_environment
     from nerlstm.training import (
         TrainingListener,
         TrainingResult,
@@ -202,7 +203,9 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     if dev_data is not None:
         listener.data_read("dev", dev_data)
     summary = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data else None,
-               "reading": {**reading, "vocab_from": [str(path) for path in vocab_from]}}
+               "reading": {**reading, "vocab_from": [str(path) for path in vocab_from]},
+               # where the arithmetic ran: two machines' runs part where this differs
+               "numerics": numerics_environment()}
     vectors, more_tokens = None, []
     if checkpoint is not None:
         check_same_data(checkpoint, summary, str(resume))

@@ -8,6 +8,8 @@ not import torch, so that :func:`configure_onednn_cache` can run before torch lo
 from __future__ import annotations
 
 import os
+import platform
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -111,3 +113,45 @@ def lerp_all_(targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor],
             pass
     for target, source in zip(targets, sources):
         target.lerp_(source, weight)
+
+
+# Environment variables that steer torch's math libraries to other code paths.
+LIBRARY_SWITCHES = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
+                    "DNNL_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE", "ATEN_CPU_CAPABILITY",
+                    "OMP_NUM_THREADS")
+
+
+def cpu_description() -> dict:
+    """The CPU's model name and the vector instructions that matter to the libraries."""
+    model, flags = platform.processor(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+    return {"model": model, "flags": [flag for flag in wanted if flag in flags]}
+
+
+def numerics_environment() -> dict:
+    """What torch says about how it computes in float32 here: the same steps give the same
+    numbers only where all of this is the same (and on one thread)."""
+    import torch
+
+    config = torch.__config__.show()
+    libraries = [line.strip(" -") for line in config.splitlines()
+                 if "Math Kernel Library" in line or "MKL-DNN" in line or "oneDNN" in line]
+    return {"cpu": cpu_description(), "python": sys.version.split()[0],
+            "torch": str(torch.__version__),
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "mkl": torch.backends.mkl.is_available(),
+            "mkldnn_enabled": torch.backends.mkldnn.enabled,
+            "libraries": libraries,
+            "switches": {name: os.environ[name] for name in LIBRARY_SWITCHES
+                         if name in os.environ}}
