@@ -699,7 +699,7 @@ def info_command(
     as_recipe: bool = typer.Option(False, "--recipe", help="Print the settings the model was "
                                    "trained with as a TOML recipe for train --config."),
 ) -> None:
-    """Show how a model was made and what it knows.
+    """Show how a model (.pt or .onnx) was made and what it knows.
 
     Example: nerlstm info -m model.pt
     """
@@ -712,10 +712,14 @@ def info_command(
     if as_json:
         sys.stdout.write(json.dumps(facts) + "\n")
         return
+    made = (f"format version {facts['format_version']}, written by nerlstm "
+            f"{facts['nerlstm_version']} with torch {facts['torch_version']}")
+    if facts["format"] == "onnx":
+        made = (f"ONNX, {'int8 weights' if facts['quantized'] else 'float32'}, exported from "
+                f"{facts['exported_from']} by nerlstm {facts['nerlstm_version']} with torch "
+                f"{facts['torch_version']}")
     lines = [
-        f"model: {facts['path']} ({facts['file_bytes'] / 2**20:.1f} MiB, format version "
-        f"{facts['format_version']}, written by nerlstm {facts['nerlstm_version']} with torch "
-        f"{facts['torch_version']})",
+        f"model: {facts['path']} ({facts['file_bytes'] / 2**20:.1f} MiB, {made})",
         f"entity types: {' '.join(facts['entity_types'])}; {len(facts['tags'])} tags in "
         f"{facts['train_scheme'].upper()}",
         f"vocabulary: {facts['words']:,} words, {facts['characters']:,} characters; "

@@ -1,4 +1,7 @@
-"""Saving and loading model files: plain data and tensors, never pickled code."""
+"""Saving and loading model files: plain data and tensors, never pickled code.
+
+torch is imported by the functions that need it: describing an .onnx file loads none.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,19 @@ import os
 import pickle
 import tempfile
 import warnings
-
-import torch
+from typing import TYPE_CHECKING
 
 from nerlstm import __version__
 from nerlstm.batching import Encoder
 from nerlstm.config import Config
 from nerlstm.conll import open_binary
 from nerlstm.errors import NerlstmError
-from nerlstm.model import BiLstmCrf
-from nerlstm.tagging import Tagger
 from nerlstm.vocab import TagVocab, Vocab
+
+if TYPE_CHECKING:
+    import torch
+
+    from nerlstm.tagging import Tagger
 
 FORMAT = "nerlstm-model"
 CHECKPOINT_FORMAT = "nerlstm-checkpoint"
@@ -30,6 +35,8 @@ def atomic_save(payload: object, path: str) -> None:
 
     A crash at any moment leaves either the old file or the new one, never a partial one.
     """
+    import torch
+
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                          dir=folder)
@@ -50,6 +57,8 @@ def atomic_save(payload: object, path: str) -> None:
 
 
 def model_payload(tagger: Tagger, summary: dict) -> dict:
+    import torch
+
     encoder = tagger.encoder
     return {
         "format": FORMAT,
@@ -85,6 +94,8 @@ def read_payload(path: str) -> dict:
 
 def read_checked(path: str, expected_format: str, required_keys: tuple[str, ...]) -> dict:
     """Load a nerlstm file of ``expected_format`` safely and check its version and keys."""
+    import torch
+
     what = "model file" if expected_format == FORMAT else "checkpoint"
     if os.path.isdir(path):
         raise NerlstmError(f"is a directory, expected a {what}", path=path)
@@ -134,6 +145,9 @@ def load_model(path: str, device: torch.device | str = "cpu") -> tuple[Tagger, d
 
 def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Tagger:
     """Rebuild the network and vocabularies from a model payload."""
+    from nerlstm.model import BiLstmCrf
+    from nerlstm.tagging import Tagger
+
     # Files from before document context, the character CNN and its tanh were options
     # were trained without them.
     config = Config.from_dict({"doc_context": False, "context_dropout": 0.0,
@@ -154,12 +168,26 @@ def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Ta
 
 
 def describe(path: str) -> dict:
-    """How a model was made and what it knows, as plain data (for ``nerlstm info``)."""
-    payload = read_payload(path)
+    """How a model was made and what it knows, as plain data (for ``nerlstm info``): a model
+    file, or an .onnx file written by ``nerlstm export`` (read without torch)."""
+    from nerlstm.onnx_tagger import is_onnx
+
+    if is_onnx(path):
+        from nerlstm.onnx_tagger import read_onnx_file
+
+        payload, parameters = read_onnx_file(path)
+        exported = {"format": "onnx", "quantized": payload.get("quantized"),
+                    "exported_from": payload.get("source"),
+                    "model_format_version": payload.get("model_format_version")}
+    else:
+        payload = read_payload(path)
+        parameters = sum(tensor.numel() for tensor in payload["state_dict"].values())
+        exported = {"format": "torch"}
     summary = payload.get("summary") or {}
     return {
         "path": path,
         "file_bytes": os.path.getsize(path),
+        **exported,
         "format_version": payload["format_version"],
         "nerlstm_version": payload.get("nerlstm_version"),
         "torch_version": payload.get("torch_version"),
@@ -169,7 +197,7 @@ def describe(path: str) -> dict:
         "entity_types": sorted({tag[2:] for tag in payload["tags"] if tag != "O"}),
         "words": len(payload["words"]) + 2,
         "characters": len(payload["chars"]) + 2,
-        "parameters": sum(tensor.numel() for tensor in payload["state_dict"].values()),
+        "parameters": parameters,
         "train": summary.get("train"),
         "dev": summary.get("dev"),
         "best_epoch": summary.get("best_epoch"),

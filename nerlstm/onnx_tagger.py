@@ -46,7 +46,12 @@ def _onnxruntime():
 
 def read_metadata(session, path: str) -> dict:
     """The checked nerlstm metadata of an ONNX session's model."""
-    found = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    return checked_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY),
+                            path)
+
+
+def checked_metadata(found: str | None, path: str) -> dict:
+    """The nerlstm metadata from its JSON string in an ONNX file, checked."""
     try:
         metadata = json.loads(found) if found else None
     except ValueError:
@@ -58,6 +63,43 @@ def read_metadata(session, path: str) -> dict:
         raise NerlstmError(f"ONNX model format version {metadata.get('format_version')} "
                            f"cannot be read by this nerlstm", path=path)
     return metadata
+
+
+def read_onnx_file(path: str) -> tuple[dict, int]:
+    """An exported file's nerlstm metadata and its number of parameters (the graph's
+    weights and the CRF's transitions), read with the onnx package: no session is made and
+    no torch is imported."""
+    try:
+        import onnx
+    except ImportError:
+        raise NerlstmError("reading an .onnx model's description needs the onnx package: pip "
+                           "install 'nerlstm[onnx]'") from None
+    if os.path.isdir(path):
+        raise NerlstmError("is a directory, expected an ONNX model file", path=path)
+    if not os.path.exists(path):
+        raise NerlstmError("no such model file", path=path)
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:  # a foreign file fails to parse in many ways
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise NerlstmError(f"not an ONNX model, or a damaged one ({first[:200]})",
+                           path=path) from None
+    found = {entry.key: entry.value for entry in model.metadata_props}.get(METADATA_KEY)
+    metadata = checked_metadata(found, path)
+    crf = metadata["crf"]
+    parameters = len(crf["start"]) + len(crf["end"]) + sum(map(len, crf["transitions"]))
+    weights = (onnx.TensorProto.FLOAT, onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    graphs = [model.graph]
+    while graphs:  # the loop's body holds the word BiLSTM's weights
+        graph = graphs.pop()
+        # weights, not the constants beside them: shapes, scalars, and int8 scales and zero
+        # points (named so by onnxruntime's quantizer)
+        parameters += sum(int(np.prod(tensor.dims)) for tensor in graph.initializer
+                          if tensor.data_type in weights and int(np.prod(tensor.dims)) > 1
+                          and not tensor.name.endswith(("_scale", "_zero_point")))
+        graphs += [attribute.g for node in graph.node for attribute in node.attribute
+                   if attribute.type == onnx.AttributeProto.GRAPH]
+    return metadata, parameters
 
 
 def load_onnx(path: str | os.PathLike, threads: int = 1) -> tuple[OnnxTagger, dict]:
