@@ -25,6 +25,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+# What gloo says when the rank at the other end of a connection has ended.
+PEER_GONE = ("closed by peer", "reset by peer", "Broken pipe")
+
 
 @dataclass
 class Shard:
@@ -85,9 +88,22 @@ class Shard:
         return Replica(model)
 
     def close(self) -> None:
-        """Leave the run, once every rank is done (one leaving early aborts the others)."""
-        if dist.is_initialized():
+        """Leave the run, once every rank is done (one leaving early aborts the others). A
+        rank found gone (killed: out of memory?) is one line, not the traceback of the
+        collective that found it; torchrun reports which rank and how it ended."""
+        if not dist.is_initialized():
+            return
+        try:
             dist.barrier()
+        except RuntimeError as error:
+            if not any(gone in str(error) for gone in PEER_GONE):
+                raise
+            from nerlstm.errors import NerlstmError
+
+            raise NerlstmError(f"rank {self.rank}: another rank of the run is gone (killed, out "
+                               f"of memory?); the best model and the last checkpoint are kept"
+                               ) from None
+        finally:
             dist.destroy_process_group()
 
 

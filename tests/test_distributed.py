@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import DATA, ROOT, TINY, default_sigint, run_cli
@@ -92,3 +93,36 @@ def test_a_signal_stops_every_rank_and_resume_goes_on(tmp_path, number):
     assert resumed.returncode == 0, stderr.decode()
     assert b"best epoch" in stderr
     assert not (tmp_path / "m.pt.ckpt").exists()
+
+
+def ranks_of(launcher: int) -> dict[int, int]:
+    """The processes torchrun started, by their RANK."""
+    ranks = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            variables = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        ranks.update({int(item[5:]): int(entry.name) for item in variables
+                      if parent == launcher and item.startswith(b"RANK=")})
+    return ranks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", [0, 1])
+def test_a_rank_killed_ends_every_rank_and_the_best_model_is_kept(tmp_path, victim):
+    model = tmp_path / "m.pt"
+    process = torchrun(model, epochs="30")
+    for line in process.stderr:
+        if line.split()[:1] == [b"2"]:  # epoch 2's row: a best model is written
+            break
+    ranks = ranks_of(process.pid)
+    assert sorted(ranks) == [0, 1]
+    os.kill(ranks[victim], signal.SIGKILL)  # as the OOM killer does
+    _, stderr = process.communicate(timeout=60)  # torchrun ends the other rank
+    assert process.returncode == 1
+    assert "Signal 9 (SIGKILL) received by PID" in stderr.decode()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in ranks.values())
+    load_model(str(model))  # whole: rank 0 writes it atomically
+    assert (tmp_path / "m.pt.ckpt").exists()
