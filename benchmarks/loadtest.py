@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -41,6 +43,18 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, all its threads."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_model() -> str:
@@ -195,8 +209,15 @@ async def run(args, port: int, pid: int) -> dict:
     results = {}
     await closed_loop(port, bodies, args.clients, min(2.0, args.seconds))  # warm-up
     after_warmup = len(samples)
-    results["closed_loop"] = await closed_loop(port, bodies, args.clients, args.seconds)
-    results["closed_loop"]["sentences_per_s"] = results["closed_loop"]["requests_per_s"]
+    server_cpu, client_cpu = cpu_seconds(pid), own_cpu_seconds()
+    closed = await closed_loop(port, bodies, args.clients, args.seconds)
+    # CPU time per request: comparable between runs where other processes take a varying
+    # share of the cores, as wall-clock rates are not
+    requests = max(1, closed["requests"])
+    closed["server_cpu_ms_per_request"] = (cpu_seconds(pid) - server_cpu) * 1000 / requests
+    closed["client_cpu_ms_per_request"] = (own_cpu_seconds() - client_cpu) * 1000 / requests
+    closed["sentences_per_s"] = closed["requests_per_s"]
+    results["closed_loop"] = closed
     results["open_loop"] = await open_loop(port, bodies, args.rate, args.seconds, args.clients)
     stop.set()
     await sampler

@@ -197,6 +197,7 @@ def test_int8_export_tags_about_as_well(trained_model, onnx_model, tmp_path):
     loop = next(node for node in graph.node if node.op_type == "Loop")
     ops = {node.op_type for node in [*graph.node, *loop.attribute[0].g.node]}
     assert "DynamicQuantizeLSTM" in ops and "MatMulInteger" in ops
+    assert "Conv" in ops and "ConvInteger" not in ops  # the character CNN stays float32
     found = run_cli("eval", DATA / "test.txt", "-m", path, "--json")
     expected = run_cli("eval", DATA / "test.txt", "-m", trained_model, "--json")
     f1 = [json.loads(r.stdout.splitlines()[-1])["f1"] for r in (found, expected)]

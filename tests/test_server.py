@@ -165,7 +165,17 @@ def test_a_body_over_the_limit_without_a_length_is_refused(server):
     assert answer.startswith("HTTP/1.1 413") and "over 20,000 bytes" in answer
 
 
-def test_concurrent_answers_equal_sequential_ones(server):
+@pytest.fixture(scope="module")
+def two_threads(onnx_model):
+    running = Server(onnx_model, "--threads", "2")
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_concurrent_answers_equal_sequential_ones(request, threads):
+    # with --threads 2, two network calls run at once
+    server = request.getfixturevalue("server" if threads == 1 else "two_threads")
     sentences = [" ".join(s.tokens) for s in read_conll(str(DATA / "test.txt"))[:64]]
     bodies = [{"text": sentence} for sentence in sentences]
     bodies += [{"texts": sentences[n:n + 5]} for n in range(0, 60, 5)]
@@ -179,6 +189,20 @@ def test_concurrent_answers_equal_sequential_ones(server):
     assert all(status == 200 for status, _ in concurrent)
     # requests that arrived together shared a network call
     assert server.get("/info")[1]["batches"] - batches_before < len(bodies)
+
+
+def test_answers_are_the_results_to_dict(local):
+    from nerlstm.results import TaggedText
+    from nerlstm.server import json_bytes, result_values
+
+    results = [*local.pipe([TEXT, "", "EU rejects German call ."]),
+               TaggedText("EU", document=3, line=7)]
+    for result in results:
+        assert json_bytes(result_values(result)) == json_bytes(result.to_dict())
+        unscored = result.to_dict()
+        for entity in unscored["entities"]:
+            entity["score"] = None
+        assert result_values(result, scores=False) == unscored
 
 
 def rounded(answers: list) -> list:
