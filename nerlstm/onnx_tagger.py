@@ -308,6 +308,15 @@ def length_buckets(lengths: np.ndarray) -> np.ndarray:
     return np.array(bounds, dtype=np.int64)
 
 
+def still_going(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """For each step, how many rows (longest first) are still going: the loops below work on
+    those rows alone, where np.where over every row cost two more calls a step and the
+    finished rows' work (a quarter to a half of the numpy CRF's time)."""
+    if np.any(lengths[1:] > lengths[:-1]):
+        raise ValueError("the CRF takes rows longest first")
+    return (lengths[None, :] > np.arange(steps)[:, None]).sum(axis=1)
+
+
 def best_paths(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray, end: np.ndarray,
                transitions: np.ndarray) -> np.ndarray:
     """Constrained Viterbi over a batch: tag ids (batch, length), each row's path padded
@@ -315,26 +324,28 @@ def best_paths(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray, en
 
     Args:
         emissions: (batch, length, tags).
-        lengths: (batch,), at least 1 each.
+        lengths: (batch,), at least 1 each, longest first.
         start, end: (tags,) scores of a first and a last tag, forbidden ones FORBIDDEN.
         transitions: (tags, tags) scores ``[from, to]``.
     """
     rows, steps, num_tags = emissions.shape
+    going = still_going(lengths, steps)
+    tags = np.arange(num_tags)
     score = start[None, :] + emissions[:, 0]  # (rows, tags)
-    back = np.zeros((steps, rows, num_tags), dtype=np.int64)
-    back[:] = np.arange(num_tags)
+    back = np.empty((steps, rows, num_tags), dtype=np.int64)  # read only where going
     for step in range(1, steps):
-        candidates = score[:, :, None] + transitions[None, :, :]  # (rows, from, to)
-        came_from = candidates.argmax(axis=1)
-        moved = np.take_along_axis(candidates, came_from[:, None, :], axis=1)[:, 0]
-        going = (step < lengths)[:, None]
-        score = np.where(going, moved + emissions[:, step], score)
-        back[step] = np.where(going, came_from, back[step])
+        rows_going = going[step]
+        came_from = (score[:rows_going, :, None] + transitions[None, :, :]).argmax(axis=1)
+        back[step, :rows_going] = came_from
+        # the best candidate's score, added in the order the candidates were
+        score[:rows_going] = (np.take_along_axis(score[:rows_going], came_from, axis=1)
+                              + transitions[came_from, tags] + emissions[:rows_going, step])
     last = (score + end[None, :]).argmax(axis=1)
     path = np.empty((rows, steps), dtype=np.int64)
     path[:, steps - 1] = last
     for step in range(steps - 1, 0, -1):
-        last = back[step, np.arange(rows), last]
+        rows_going = going[step]
+        last[:rows_going] = back[step, np.arange(rows_going), last[:rows_going]]
         path[:, step - 1] = last
     return path
 
@@ -350,23 +361,26 @@ def forward_backward(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarr
                      end: np.ndarray, transitions: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward and backward log-scores (batch, length, tags), valid up to each row's
-    length, and the log-partition (batch,): what marginal scores are made of."""
+    length, and the log-partition (batch,): what marginal scores are made of. Rows longest
+    first."""
     rows, steps, _ = emissions.shape
+    going = still_going(lengths, steps)
     weights = np.exp(transitions)
-    alpha = np.empty_like(emissions)
+    alpha = np.zeros_like(emissions)
     alpha[:, 0] = start + emissions[:, 0]
     for step in range(1, steps):
-        going = (step < lengths)[:, None]
-        alpha[:, step] = np.where(going, _log_product(alpha[:, step - 1], weights)
-                                  + emissions[:, step], alpha[:, step - 1])
+        rows_going = going[step]
+        alpha[:rows_going, step] = (_log_product(alpha[:rows_going, step - 1], weights)
+                                    + emissions[:rows_going, step])
     ends = alpha[np.arange(rows), lengths - 1] + end
     top = ends.max(axis=1)
     log_z = np.log(np.exp(ends - top[:, None]).sum(axis=1)) + top
     beta = np.empty_like(emissions)
-    beta[:, steps - 1] = end
+    beta[:] = end  # a row's last step; the steps past it are not read
     for step in range(steps - 2, -1, -1):
-        stepped = _log_product(emissions[:, step + 1] + beta[:, step + 1], weights.T)
-        beta[:, step] = np.where((step == lengths - 1)[:, None], end, stepped)
+        rows_going = going[step + 1]
+        beta[:rows_going, step] = _log_product(emissions[:rows_going, step + 1]
+                                               + beta[:rows_going, step + 1], weights.T)
     return alpha, beta, log_z
 
 

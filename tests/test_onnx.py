@@ -272,3 +272,5 @@ def test_numpy_crf_matches_the_torch_crf(scheme):
     for row, length in enumerate(lengths.tolist()):
         assert np.allclose(mine[0][row, :length], alpha[row, :length].numpy(), atol=1e-3)
         assert np.allclose(mine[1][row, :length], beta[row, :length].numpy(), atol=1e-3)
+    with pytest.raises(ValueError, match="longest first"):  # the rows still going: a prefix
+        best_paths(emissions.numpy(), lengths.flip(0).numpy(), *arrays)
