@@ -7,7 +7,8 @@ entities' probabilities out (null), as the API's ``scores=False``. ``GET /health
 ``{"status": "ok"}``, ``GET /info`` the model's description.
 
 Requests that arrive while the model is busy wait together and are tagged in one batch
-when it is free: under load, one network call serves many requests. Bad input gets a 4xx
+when it is free (up to the tagger's threads batches at once): under load, one network call
+serves many requests. Bad input gets a 4xx
 answer with ``{"error": message}``: 400 for a body that is not JSON, 413 for a body over
 the size limit, 422 for JSON of the wrong shape or too many texts.
 """
