@@ -5,8 +5,13 @@ in two forms: one sentence a line, and each document's sentences joined into one
 documents apart by a blank line. Tags each form with `nerlstm tag -f jsonl` (by documents,
 the default, and with `--lines`), scores the entities by character offsets against the gold
 spans, and prints the F1s beside `nerlstm eval`'s (by documents and `--sentences-alone`).
+Also: each form's F1 on tables (documents whose sentences average under TABLE_TOKENS tokens:
+results, standings, lists) and on prose apart, and the one-document-a-line text tagged with
+the corpus's own sentences (given to `tag --input jsonl` as token ranges), the most that
+cutting the lines into sentences can give.
 
-    python benchmarks/raw_text.py -m model.pt conll2003/test.txt
+    python benchmarks/raw_text.py -m model.pt conll2003/dev.txt     # develop rules here
+    python benchmarks/raw_text.py -m model.pt conll2003/test.txt    # and confirm here
 """
 
 from __future__ import annotations
@@ -44,34 +49,83 @@ def detokenized(tokens: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return text, offsets
 
 
-def rebuilt(path: str, form: str) -> tuple[list[str], list[set[tuple[int, int, str]]]]:
-    """The text's lines and each line's gold entities (start, end, label) in that form:
-    ``sentences`` (one a line) or ``paragraphs`` (a document's sentences on one line);
-    documents apart by a blank line."""
-    documents: dict[int, list[tuple[str, set]]] = {}
+# A document whose sentences average fewer tokens than this is a table (CoNLL-2003 writes
+# each row of results and standings as a sentence).
+TABLE_TOKENS = 10
+
+
+def documents(path: str) -> list[list[tuple[str, set, int]]]:
+    """Each document's sentences as text, with their gold entities (start, end, label) in
+    that text and their number of tokens."""
+    found: dict[int, list[tuple[str, set, int]]] = {}
     for sentence in read_tagged(path).sentences:
         text, offsets = detokenized(sentence.tokens)
         spans = {(offsets[span.start][0], offsets[span.end - 1][1], span.type)
                  for span in schemes.spans(schemes.convert(sentence.tags, "iob2"))}
-        documents.setdefault(sentence.document, []).append((text, spans))
+        found.setdefault(sentence.document, []).append((text, spans, len(sentence.tokens)))
+    return list(found.values())
+
+
+def is_table(sentences: list[tuple[str, set, int]]) -> bool:
+    return sum(size for _, _, size in sentences) < TABLE_TOKENS * len(sentences)
+
+
+def rebuilt(path: str, form: str) -> tuple[list[str], list[set[tuple[int, int, str]]]]:
+    """The text's lines and each line's gold entities (start, end, label) in that form:
+    ``sentences`` (one a line) or ``paragraphs`` (a document's sentences on one line);
+    documents apart by a blank line."""
+    lines, gold, _ = rebuilt_with_kinds(path, form)
+    return lines, gold
+
+
+def rebuilt_with_kinds(path: str, form: str) -> tuple[list[str], list[set], list[str]]:
+    """:func:`rebuilt`, and for each line its document's kind: ``table``, ``prose``, or
+    ``""`` for the blank lines between documents."""
     lines: list[str] = []
     gold: list[set] = []
-    for sentences in documents.values():
+    kinds: list[str] = []
+    for sentences in documents(path):
+        kind = "table" if is_table(sentences) else "prose"
         if lines:
             lines.append("")
             gold.append(set())
+            kinds.append("")
         if form == "sentences":
-            lines += [text for text, _ in sentences]
-            gold += [spans for _, spans in sentences]
+            lines += [text for text, _, _ in sentences]
+            gold += [spans for _, spans, _ in sentences]
+            kinds += [kind] * len(sentences)
             continue
         line, spans_of_line = "", set()
-        for text, spans in sentences:
+        for text, spans, _ in sentences:
             shift = len(line) + 1 if line else 0
             line = f"{line} {text}" if line else text
             spans_of_line |= {(start + shift, end + shift, label) for start, end, label in spans}
         lines.append(line)
         gold.append(spans_of_line)
-    return lines, gold
+        kinds.append(kind)
+    return lines, gold, kinds
+
+
+def gold_sentence_records(path: str) -> list[dict]:
+    """One JSONL record per document, its sentences joined into one line as in the
+    ``paragraphs`` form: the tokens of the default tokenizer, cut into the corpus's own
+    sentences, for `nerlstm tag --input jsonl`."""
+    from nerlstm.tokenizer import tokenize
+
+    records = []
+    for number, sentences in enumerate(documents(path)):
+        text, firsts = "", set()
+        for sentence, _, _ in sentences:
+            firsts.add(len(text) + 1 if text else 0)
+            text = f"{text} {sentence}" if text else sentence
+        tokens = tokenize(text)
+        starts = [index for index, (_, start, _) in enumerate(tokens) if start in firsts or
+                  index == 0]
+        records.append({"text": text, "document": number,
+                        "tokens": [{"start": start, "end": end} for _, start, end in tokens],
+                        "sentences": [list(pair) for pair in
+                                      zip(starts, starts[1:] + [len(tokens)])]})
+    return records
 
 
 def micro_f1(gold: list[set], found: list[set]) -> float:
@@ -82,7 +136,8 @@ def micro_f1(gold: list[set], found: list[set]) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def tagged_f1(model: str, lines: list[str], gold: list[set], extra: list[str]) -> float:
+def tagged_entities(model: str, lines: list[str], extra: list[str]) -> list[set]:
+    """The entities (start, end, label) that `nerlstm tag -f jsonl` finds in each line."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as text:
         text.write("\n".join(lines) + "\n")
         text.flush()
@@ -91,9 +146,18 @@ def tagged_f1(model: str, lines: list[str], gold: list[set], extra: list[str]) -
     records = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
     if len(records) != len(lines):
         raise SystemExit(f"error: {len(records)} output lines for {len(lines)} input lines")
-    found = [{(e["start"], e["end"], e["label"]) for e in record["entities"]}
-             for record in records]
-    return micro_f1(gold, found)
+    return [{(e["start"], e["end"], e["label"]) for e in record["entities"]}
+            for record in records]
+
+
+def f1_by_kind(gold: list[set], found: list[set], kinds: list[str]) -> dict[str, float]:
+    """Micro F1 over all lines, and over the lines of tables and of prose apart."""
+    scores = {"": micro_f1(gold, found)}
+    for kind in ("table", "prose"):
+        chosen = [index for index, of in enumerate(kinds) if of == kind]
+        scores[kind] = micro_f1([gold[i] for i in chosen], [found[i] for i in chosen])
+    return scores
+
 
 
 def eval_f1(model: str, path: str, extra: list[str]) -> float:
@@ -103,13 +167,26 @@ def eval_f1(model: str, path: str, extra: list[str]) -> float:
 
 
 def measure(model: str, path: str) -> dict:
-    """Every figure of the comparison, as fractions."""
+    """Every figure of the comparison, as fractions; ``_tables`` and ``_prose`` keys hold
+    the F1 over those documents alone."""
     results = {"eval_documents_f1": eval_f1(model, path, []),
                "eval_sentences_alone_f1": eval_f1(model, path, ["--sentences-alone"])}
     for form in ("sentences", "paragraphs"):
-        lines, gold = rebuilt(path, form)
-        results[f"raw_{form}_documents_f1"] = tagged_f1(model, lines, gold, [])
-        results[f"raw_{form}_lines_f1"] = tagged_f1(model, lines, gold, ["--lines"])
+        lines, gold, kinds = rebuilt_with_kinds(path, form)
+        for name, extra in (("documents", []), ("lines", ["--lines"])):
+            scores = f1_by_kind(gold, tagged_entities(model, lines, extra), kinds)
+            key = f"raw_{form}_{name}_f1"
+            results[key] = scores[""]
+            results[f"{key}_tables"], results[f"{key}_prose"] = scores["table"], scores["prose"]
+    records = gold_sentence_records(path)
+    lines, gold, kinds = rebuilt_with_kinds(path, "paragraphs")
+    found = iter(tagged_entities(model, [json.dumps(record) for record in records],
+                                 ["--input", "jsonl"]))
+    found_by_line = [next(found) if line else set() for line in lines]
+    scores = f1_by_kind(gold, found_by_line, kinds)
+    results["raw_paragraphs_gold_sentences_f1"] = scores[""]
+    results["raw_paragraphs_gold_sentences_f1_tables"] = scores["table"]
+    results["raw_paragraphs_gold_sentences_f1_prose"] = scores["prose"]
     return results
 
 
@@ -120,12 +197,19 @@ def main() -> None:
     parser.add_argument("-m", "--model", required=True)
     args = parser.parse_args()
     results = measure(args.model, args.data)
+
+    def scores(key: str) -> str:
+        return (f"{results[key] * 100:.2f} (tables {results[key + '_tables'] * 100:.2f}, "
+                f"prose {results[key + '_prose'] * 100:.2f})")
+
     print(f"eval by documents {results['eval_documents_f1'] * 100:.2f}, sentences alone "
           f"{results['eval_sentences_alone_f1'] * 100:.2f}")
     for form, what in (("sentences", "one sentence a line"),
                        ("paragraphs", "one document a line")):
-        print(f"raw text, {what}: by documents {results[f'raw_{form}_documents_f1'] * 100:.2f}"
-              f", --lines {results[f'raw_{form}_lines_f1'] * 100:.2f}")
+        print(f"raw text, {what}: by documents {scores(f'raw_{form}_documents_f1')}, "
+              f"--lines {scores(f'raw_{form}_lines_f1')}")
+    print(f"raw text, one document a line, cut into the corpus's sentences: "
+          f"{scores('raw_paragraphs_gold_sentences_f1')}")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,86 @@ def test_a_paragraph_is_also_cut_where_a_date_or_number_meets_a_capital():
     # a short line (a sentence) keeps its numbers and names together
     short = "Bayern beat Ajax 2 Sunday".split()
     assert split_sentences(short) == [(0, len(short))]
+
+
+def pieces(text: str) -> list[str]:
+    tokens = words(text)
+    return [" ".join(tokens[start:end]) for start, end in split_sentences(tokens)]
+
+
+STANDINGS = ("NEW YORK 1996-12-07 Standings of National Hockey League teams after games played "
+             "on Friday: EASTERN CONFERENCE NORTHEAST DIVISION W L T GF GA PTS HARTFORD 12 7 6 "
+             "77 76 30 BUFFALO 13 12 2 78 77 28 ATLANTIC DIVISION W L T GF GA PTS NEW JERSEY 14 "
+             "10 1 61 61 29 TAMPA BAY 8 15 2 69 81 18 SATURDAY, DECEMBER 7 PHOENIX AT NEW "
+             "JERSEY CALGARY AT BOSTON TAMPA BAY AT HARTFORD")
+
+
+def test_a_table_on_one_line_is_cut_into_its_headings_rows_and_fixtures():
+    assert len(words(STANDINGS)) > PARAGRAPH_TOKENS
+    assert pieces(STANDINGS) == [
+        "NEW YORK 1996-12-07",
+        "Standings of National Hockey League teams after games played on Friday :",
+        "EASTERN CONFERENCE NORTHEAST DIVISION", "W L T GF GA PTS",
+        "HARTFORD 12 7 6 77 76 30", "BUFFALO 13 12 2 78 77 28", "ATLANTIC DIVISION",
+        "W L T GF GA PTS",
+        "NEW JERSEY 14 10 1 61 61 29",  # NEW is no heading: the line names NEW JERSEY again
+        "TAMPA BAY 8 15 2 69 81 18", "SATURDAY , DECEMBER 7",
+        "PHOENIX AT NEW JERSEY",  # NEW JERSEY is written twice: not NEW | JERSEY CALGARY
+        "CALGARY AT BOSTON", "TAMPA BAY AT HARTFORD"]
+
+
+def test_a_numbered_list_is_cut_before_each_number():
+    results = ("Women's 100 metres hurdles: 1. Ludmila Engquist (Sweden) 12.60 2. Brigita "
+               "Bokovec (Slovenia) 12.92 3. Dionne Rose (Jamaica) 12.97 4. Michelle Freeman "
+               "(Jamaica) 13.01 Men's 800 metres: 1. Wilson Kipketer (Denmark) 1:43.34 2. "
+               "Norberto Tellez (Cuba) 1:44.13 3. Nico Motchebon (Germany) 1:44.86")
+    assert pieces(results) == [
+        "Women 's 100 metres hurdles :", "1 . Ludmila Engquist ( Sweden ) 12.60",
+        "2 . Brigita Bokovec ( Slovenia ) 12.92", "3 . Dionne Rose ( Jamaica ) 12.97",
+        "4 . Michelle Freeman ( Jamaica ) 13.01", "Men 's 800 metres :",
+        "1 . Wilson Kipketer ( Denmark ) 1:43.34", "2 . Norberto Tellez ( Cuba ) 1:44.13",
+        "3 . Nico Motchebon ( Germany ) 1:44.86"]
+
+
+def test_rows_with_empty_fields_and_matches_of_two_teams():
+    table = ("W L PCT GB Haitai 64 2 43 .596 - Ssangbangwool 59 2 49 .545 5 1/2 Hanwha 58 1 "
+             "49 .542 6 Kia 55 3 50 .522 8 Lotte 46 6 54 .462 14 1/2 OB 41 4 64 .393 22 1/2 "
+             "Results on Thursday: "
+             "LG 2 OB 0 Samsung 4 Lotte 3 Pusan 1 Seoul 2 American League DETROIT 4 Kansas City 1")
+    assert pieces(table) == [
+        "W L PCT GB", "Haitai 64 2 43 .596 -", "Ssangbangwool 59 2 49 .545 5 1/2",
+        "Hanwha 58 1 49 .542 6", "Kia 55 3 50 .522 8", "Lotte 46 6 54 .462 14 1/2",
+        "OB 41 4 64 .393 22 1/2", "Results on Thursday :", "LG 2 OB 0", "Samsung 4 Lotte 3",
+        "Pusan 1 Seoul 2", "American League",
+        "DETROIT 4 Kansas City 1"]
+
+
+PROSE = ('The company said on Friday it earned 3.5 percent more in 1996. In 1995 the group, led '
+         'by Chairman John Smith, lost money. Shares of BMW AG rose 3 to 812 marks, and the DAX '
+         'index closed 12 points higher at 2,540. "We are pleased," Smith said. "The outlook is '
+         'good. We expect growth." Analysts at Merrill Lynch agreed, and said the shares could '
+         'reach 900 marks by 1997 at the latest, or 950 marks in 2 years.')
+
+
+def test_prose_with_numbers_is_cut_only_at_its_sentence_ends():
+    assert len(words(PROSE)) > PARAGRAPH_TOKENS  # read as a paragraph, table rules on
+    assert pieces(PROSE) == [
+        "The company said on Friday it earned 3.5 percent more in 1996 .",
+        "In 1995 the group , led by Chairman John Smith , lost money .",
+        "Shares of BMW AG rose 3 to 812 marks , and the DAX index closed 12 points higher at "
+        "2,540 .",
+        '" We are pleased , " Smith said .',  # the quote opens the next sentence, not this
+        '" The outlook is good .', 'We expect growth . "',
+        "Analysts at Merrill Lynch agreed , and said the shares could reach 900 marks by 1997 "
+        "at the latest , or 950 marks in 2 years ."]
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a short line keeps its numbers, list numbers and names together
+    ("He finished 2. Smith was third in the 100 metres.",
+     ["He finished 2 .", "Smith was third in the 100 metres ."]),
+    ("Bayern beat Ajax 2 Sunday AT home v Celtic.", ["Bayern beat Ajax 2 Sunday AT home v Celtic ."]),
+    ("1. Ludmila Engquist (Sweden) 12.60", ["1. Ludmila Engquist ( Sweden ) 12.60"]),
+])
+def test_short_lines(text, expected):
+    assert pieces(text) == expected
