@@ -195,7 +195,7 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
                "hf_tokens": hf_tokens, "hf_tags": hf_tags, "hf_document": hf_document,
                "label_map": label_map}
     # JSONL texts are cut as the model will cut text to tag
-    tokenizer = (Config.from_dict(checkpoint["model"]["config"]) if checkpoint else
+    tokenizer = (Config.from_saved(checkpoint["model"]["config"]) if checkpoint else
                  config).tokenizer
     train_data = read_data(train, tokenizer=tokenizer, **reading)
     dev_data = read_data(dev, tokenizer=tokenizer, **reading) if dev else None
@@ -209,7 +209,7 @@ def train(train: PathLike, model: PathLike, *, dev: PathLike | None = None,
     vectors, more_tokens = None, []
     if checkpoint is not None:
         check_same_data(checkpoint, summary, str(resume))
-        config = Config.from_dict(checkpoint["model"]["config"])
+        config = Config.from_saved(checkpoint["model"]["config"])
         listener.resumed(str(resume), checkpoint["progress"]["epoch"])
     elif config.embeddings:
         more_tokens = [s.tokens for s in dev_data.sentences] if dev_data else []

@@ -100,6 +100,12 @@ class Config:
         known = {field.name for field in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
 
+    @classmethod
+    def from_saved(cls, values: dict) -> Config:
+        """The config of a model file or checkpoint: a setting the file does not hold came
+        later, and the file was trained as if it were off (see ``BEFORE_THE_SETTING``)."""
+        return cls.from_dict({**BEFORE_THE_SETTING, **values})
+
     def checked(self) -> Config:
         """This config, after every value is checked against its setting's type and range;
         raises NerlstmError naming the first bad one."""
@@ -187,3 +193,9 @@ def check_settings(values: dict, path: str | None = None) -> dict:
 def settings_toml(values: dict) -> str:
     """Settings as a TOML recipe, grouped, each with its help as a comment."""
     return _to_toml(values, all_settings())
+
+
+# What a model file written before a setting existed was trained with: the setting off.
+BEFORE_THE_SETTING = {"doc_context": False, "context_dropout": 0.0, "char_encoder": "lstm",
+                      "char_cnn_tanh": False, "word_dropout": 0.0, "average_from": 0,
+                      "lm_weight": 0.0}

@@ -148,11 +148,7 @@ def tagger_from_payload(payload: dict, device: torch.device | str = "cpu") -> Ta
     from nerlstm.model import BiLstmCrf
     from nerlstm.tagging import Tagger
 
-    # Files from before document context, the character CNN and its tanh were options
-    # were trained without them.
-    config = Config.from_dict({"doc_context": False, "context_dropout": 0.0,
-                               "char_encoder": "lstm", "char_cnn_tanh": False,
-                               **payload["config"]})
+    config = Config.from_saved(payload["config"])
     words, chars = Vocab(payload["words"]), Vocab(payload["chars"])
     tags = TagVocab(payload["tags"])
     model = BiLstmCrf(config, len(words), len(chars), len(tags))
@@ -210,7 +206,7 @@ def describe(path: str) -> dict:
 def recipe_of(facts: dict) -> dict:
     """The settings that trained a model (see :func:`describe`), as a recipe: its config, and
     the data it read and how, where the model file records them."""
-    recipe = dict(facts["config"])
+    recipe = Config.from_saved(facts["config"]).to_dict()  # settings that came later: off
     recipe["train"] = (facts.get("train") or {}).get("path")
     recipe["dev"] = (facts.get("dev") or {}).get("path")
     recipe.update(facts.get("reading") or {})

@@ -154,7 +154,7 @@ class OnnxTagger:
     """
 
     def __init__(self, session, metadata: dict) -> None:
-        config = Config.from_dict(metadata["config"])
+        config = Config.from_saved(metadata["config"])
         self.model = OnnxNetwork(session, config)
         self.encoder = Encoder(Vocab(metadata["words"]), Vocab(metadata["chars"]),
                                TagVocab(metadata["tags"]), config.doc_context)

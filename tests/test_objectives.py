@@ -157,3 +157,17 @@ def test_two_kinds_of_averaging_are_refused_as_a_usage_error(tmp_path):
                      "0.99", "--average-from", "3")
     assert result.exit_code == 2
     assert "average_decay and average_from" in result.output
+
+
+def test_a_model_file_from_before_these_settings_loads_with_them_off(data, tmp_path):
+    path = tmp_path / "old.pt"
+    train(data[0], None, replace(CONFIG, epochs=1), model_path=str(path))
+    payload = torch.load(path, weights_only=True)
+    for name in ("average_from", "lm_weight", "word_dropout"):
+        del payload["config"][name]
+    torch.save(payload, path)
+    tagger, _ = load_model(str(path))
+    config = tagger.model.config
+    assert (config.average_from, config.lm_weight, config.word_dropout) == (0, 0.0, 0.0)
+    recipe = run_cli("info", "-m", path, "--recipe")
+    assert recipe.exit_code == 0 and "average_from = 0" in recipe.output
