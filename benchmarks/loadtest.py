@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
 import signal
 import socket
@@ -26,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from nerlstm.torch_compat import cpu_description
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUESTS = 2_000_000  # a bound whatever the speed
@@ -55,17 +56,6 @@ def cpu_seconds(pid: int) -> float:
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def sentences_of(path: str, count: int = 2000) -> list[str]:
@@ -256,7 +246,7 @@ def main() -> None:
                     raise SystemExit(f"error: the server did not start: "
                                      f"{server.stderr.read()}") from None
                 time.sleep(0.05)
-        results = {"cpu": cpu_model(), "model": Path(args.model).name,
+        results = {"cpu": cpu_description()["model"], "model": Path(args.model).name,
                    **asyncio.run(run(args, port, server.pid))}
     finally:
         if server.poll() is None:

@@ -66,27 +66,20 @@ class TrainingListener:
     def epoch_done(self, row: dict) -> None: ...
 
 
-class WeightAverage:
-    """An exponential moving average of a model's parameters, updated after each step.
+class _Average:
+    """An average of a model's parameters, kept beside them; ``applied`` puts it in the model
+    for a while (dev scoring, saving)."""
 
-    Averaging the last few hundred SGD steps smooths out their noise (Polyak averaging). Early
-    on the decay is lowered, (1 + n) / (10 + n) after n updates, so that the average is not
-    held back by the random initial weights.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float):
+    def __init__(self, model: torch.nn.Module):
         self.parameters = list(model.parameters())
         self.average = [p.detach().clone() for p in self.parameters]
-        self.decay, self.updates = decay, 0
+        self.updates = 0
 
     def update(self) -> None:
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        with torch.no_grad():
-            lerp_all_(self.average, [p.detach() for p in self.parameters], 1 - decay)
-        self.updates += 1
+        """After each training step."""
 
     def epoch_done(self, epoch: int) -> None:
-        """Nothing: the average moves after every step."""
+        """After each whole epoch."""
 
     @property
     def active(self) -> bool:
@@ -116,18 +109,33 @@ class WeightAverage:
         self.updates = state["updates"]
 
 
-class EpochAverage:
+class WeightAverage(_Average):
+    """An exponential moving average of a model's parameters, updated after each step.
+
+    Averaging the last few hundred SGD steps smooths out their noise (Polyak averaging). Early
+    on the decay is lowered, (1 + n) / (10 + n) after n updates, so that the average is not
+    held back by the random initial weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        super().__init__(model)
+        self.decay = decay
+
+    def update(self) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            lerp_all_(self.average, [p.detach() for p in self.parameters], 1 - decay)
+        self.updates += 1
+
+
+class EpochAverage(_Average):
     """The mean of a model's parameters at the ends of the epochs from ``first_epoch`` on
     (stochastic weight averaging, Izmailov et al. 2018): the weights at the ends of late
     epochs lie around a flat region whose centre generalises better than any one of them."""
 
     def __init__(self, model: torch.nn.Module, first_epoch: int):
-        self.parameters = list(model.parameters())
-        self.average = [p.detach().clone() for p in self.parameters]
-        self.first_epoch, self.updates = first_epoch, 0
-
-    def update(self) -> None:
-        """Nothing: the mean takes the weights at epoch ends only."""
+        super().__init__(model)
+        self.first_epoch = first_epoch
 
     def epoch_done(self, epoch: int) -> None:
         if epoch < self.first_epoch:
@@ -139,10 +147,6 @@ class EpochAverage:
     @property
     def active(self) -> bool:
         return self.updates > 0
-
-    applied = WeightAverage.applied
-    state_dict = WeightAverage.state_dict
-    load_state_dict = WeightAverage.load_state_dict
 
 
 class TrainingObjective(torch.nn.Module):
