@@ -37,6 +37,9 @@ class Config:
     char_hidden: int = setting(
         50, "Character BiLSTM size per direction (the CNN has twice as many filters).",
         "model", minimum=1)
+    char_dropout: float = setting(  # Ma & Hovy 2016 drop half of the character embeddings
+        0.0, "Dropout on the character embeddings, before the character encoder.", "model",
+        minimum=0.0, below=1.0)
     hidden: int = setting(  # more accurate than 200 on CoNLL-2003, as fast per token
         256, "Word BiLSTM size per direction.", "model", minimum=1)
     layers: int = setting(1, "Word BiLSTM layers.", "model", minimum=1)
@@ -72,8 +75,12 @@ class Config:
                              choices=("sgd", "adam"))
     lr: float = setting(0.02, "Learning rate.", "training", minimum=0.0)
     momentum: float = setting(0.9, "SGD momentum.", "training", minimum=0.0, maximum=1.0)
+    lr_schedule: str = setting(
+        "inverse", "Learning rate by epoch: inverse, lr / (1 + decay * epoch) (Ma & Hovy "
+        "2016); or cosine, from lr down to 0 at the last epoch (Loshchilov & Hutter 2017).",
+        "training", choices=("inverse", "cosine"))
     lr_decay: float = setting(  # as in Ma & Hovy 2016
-        0.05, "lr / (1 + decay * epoch).", "training", minimum=0.0)
+        0.05, "With the inverse schedule: lr / (1 + decay * epoch).", "training", minimum=0.0)
     clip: float = setting(5.0, "Gradient norm clipping; 0 turns it off.", "training",
                           minimum=0.0)
     average_decay: float = setting(
@@ -198,4 +205,4 @@ def settings_toml(values: dict) -> str:
 # What a model file written before a setting existed was trained with: the setting off.
 BEFORE_THE_SETTING = {"doc_context": False, "context_dropout": 0.0, "char_encoder": "lstm",
                       "char_cnn_tanh": False, "word_dropout": 0.0, "average_from": 0,
-                      "lm_weight": 0.0}
+                      "lm_weight": 0.0, "char_dropout": 0.0, "lr_schedule": "inverse"}

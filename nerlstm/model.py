@@ -21,14 +21,17 @@ configure_onednn_cache()
 class CharEncoder(nn.Module):
     """A BiLSTM over a word's characters; its two final states, joined, stand for the word."""
 
-    def __init__(self, num_chars: int, char_dim: int, hidden: int) -> None:
+    def __init__(self, num_chars: int, char_dim: int, hidden: int,
+                 embedding_dropout: float = 0.0) -> None:
         super().__init__()
         self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
         self.lstm = nn.LSTM(char_dim, hidden, batch_first=True, bidirectional=True)
+        self.embedding_dropout = embedding_dropout
 
     def forward(self, char_ids: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         """char_ids: (words, chars); char_lengths: (words,) on the CPU. Returns (words, 2*hidden)."""
-        packed = pack_padded_sequence(self.embedding(char_ids), char_lengths, batch_first=True,
+        embedded = dropout(self.embedding(char_ids), self.embedding_dropout, self.training)
+        packed = pack_padded_sequence(embedded, char_lengths, batch_first=True,
                                       enforce_sorted=False)
         _, (final, _) = self.lstm(packed)
         # final shape: (2, words, hidden), forward then backward direction
@@ -39,11 +42,12 @@ class CharCnn(nn.Module):
     """Convolution over a word's characters, max-pooled over its length (Ma & Hovy 2016)."""
 
     def __init__(self, num_chars: int, char_dim: int, filters: int, width: int = 3,
-                 bounded: bool = True) -> None:
+                 bounded: bool = True, embedding_dropout: float = 0.0) -> None:
         super().__init__()
         self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
         self.conv = nn.Conv1d(char_dim, filters, width, padding=width // 2)
         self.bounded = bounded
+        self.embedding_dropout = embedding_dropout
 
     # In inference, words are encoded in groups of about equal length, this many at a time.
     GROUP = 512
@@ -64,7 +68,8 @@ class CharCnn(nn.Module):
         return features
 
     def _features(self, char_ids: torch.Tensor) -> torch.Tensor:
-        convolved = self.conv(self.embedding(char_ids).transpose(1, 2))
+        embedded = dropout(self.embedding(char_ids), self.embedding_dropout, self.training)
+        convolved = self.conv(embedded.transpose(1, 2))
         # Positions past a word's end must not win the max: a short word in a batch of long
         # ones would otherwise see padding.
         padding = (char_ids == 0).unsqueeze(1)
@@ -264,10 +269,11 @@ def reduced_precision(device_type: str, dtype: torch.dtype) -> contextlib.Abstra
 
 def char_encoder(config: Config, num_chars: int) -> nn.Module:
     if config.char_encoder == "lstm":
-        return CharEncoder(num_chars, config.char_dim, config.char_hidden)
+        return CharEncoder(num_chars, config.char_dim, config.char_hidden,
+                           embedding_dropout=config.char_dropout)
     if config.char_encoder == "cnn":
         return CharCnn(num_chars, config.char_dim, 2 * config.char_hidden,
-                       bounded=config.char_cnn_tanh)
+                       bounded=config.char_cnn_tanh, embedding_dropout=config.char_dropout)
     raise ValueError(f"unknown character encoder {config.char_encoder!r}")
 
 

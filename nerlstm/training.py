@@ -7,6 +7,7 @@ import ctypes
 import functools
 import glob
 import json
+import math
 import os
 import random
 import time
@@ -371,13 +372,20 @@ def language_model_for(config: Config, data: TrainingData, resume: dict | None
                                                               data.word_counts))
 
 
+def epoch_learning_rate(config: Config, epoch: int) -> float:
+    """The learning rate of 1-based ``epoch`` under the config's schedule."""
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / config.epochs))
+    return config.lr / (1 + config.lr_decay * (epoch - 1))
+
+
 def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
                 governor: ThreadGovernor | None = None) -> float:
     """Train the batches of the epoch in progress that are not trained yet, until done or a
     stop is requested; returns the seconds it took."""
     progress, config, model = run.progress, run.config, run.tagger.model
     for group in run.optimizer.param_groups:
-        group["lr"] = config.lr / (1 + config.lr_decay * (progress.epoch - 1))
+        group["lr"] = epoch_learning_rate(config, progress.epoch)
     if progress.order is None and run.shard is not None:
         progress.order = run.shard.epoch_order(run.data.epoch_order, config.seed, progress.epoch)
     elif progress.order is None:

@@ -1,6 +1,8 @@
 """Training objectives and regularisers beside the tagging loss: the language-modelling
-objective, weights averaged over epochs, word dropout."""
+objective, weights averaged over epochs, word dropout, character dropout, the learning-rate
+schedule."""
 
+import math
 import random
 from dataclasses import replace
 
@@ -11,8 +13,16 @@ from test_training import CONFIG, SignalAfter, weights
 
 from nerlstm.conll import read_tagged
 from nerlstm.language_model import BOUNDARY, OTHER, NeighbourWordObjective, word_classes
+from nerlstm.model import CharCnn, CharEncoder
 from nerlstm.modelfile import load_model
-from nerlstm.training import TrainingData, build_tagger, checkpoint_path, resume_from, train
+from nerlstm.training import (
+    TrainingData,
+    build_tagger,
+    checkpoint_path,
+    epoch_learning_rate,
+    resume_from,
+    train,
+)
 from nerlstm.vocab import build_vocabs
 
 
@@ -163,11 +173,56 @@ def test_a_model_file_from_before_these_settings_loads_with_them_off(data, tmp_p
     path = tmp_path / "old.pt"
     train(data[0], None, replace(CONFIG, epochs=1), model_path=str(path))
     payload = torch.load(path, weights_only=True)
-    for name in ("average_from", "lm_weight", "word_dropout"):
+    for name in ("average_from", "lm_weight", "word_dropout", "char_dropout", "lr_schedule"):
         del payload["config"][name]
     torch.save(payload, path)
     tagger, _ = load_model(str(path))
     config = tagger.model.config
     assert (config.average_from, config.lm_weight, config.word_dropout) == (0, 0.0, 0.0)
+    assert (config.char_dropout, config.lr_schedule) == (0.0, "inverse")
     recipe = run_cli("info", "-m", path, "--recipe")
     assert recipe.exit_code == 0 and "average_from = 0" in recipe.output
+
+
+def test_learning_rate_schedules_against_their_formulas():
+    inverse = replace(CONFIG, lr=0.02, lr_decay=0.05, epochs=50)
+    assert [epoch_learning_rate(inverse, epoch) for epoch in (1, 2, 21)] == pytest.approx(
+        [0.02, 0.02 / 1.05, 0.02 / 2.0])
+    cosine = replace(inverse, lr_schedule="cosine")
+    assert epoch_learning_rate(cosine, 1) == pytest.approx(0.02)
+    assert epoch_learning_rate(cosine, 26) == pytest.approx(0.01)
+    assert epoch_learning_rate(cosine, 50) == pytest.approx(0.01 * (1 + math.cos(math.pi * 49 / 50)))
+    rates = [epoch_learning_rate(cosine, epoch) for epoch in range(1, 51)]
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    assert rates[-1] > 0  # the last epoch still learns
+
+
+def test_a_cosine_run_trains_at_the_scheduled_rate(data, tmp_path):
+    torch.set_num_threads(1)
+    config = replace(CONFIG, epochs=2, lr_schedule="cosine")
+    result = train(data[0], None, config, model_path=str(tmp_path / "m.pt"))
+    assert [row["lr"] for row in result.rows] == pytest.approx(
+        [config.lr, epoch_learning_rate(config, 2)])
+
+
+@pytest.mark.parametrize("encoder", [CharCnn(40, 8, 12, embedding_dropout=0.5),
+                                     CharEncoder(40, 8, 6, embedding_dropout=0.5)])
+def test_character_dropout_acts_in_training_only(encoder):
+    torch.manual_seed(0)
+    char_ids = torch.randint(1, 40, (20, 7))
+    lengths = torch.full((20,), 7)
+    encoder.eval()
+    plain = encoder(char_ids, lengths)
+    encoder.embedding_dropout = 0.0
+    assert torch.equal(encoder(char_ids, lengths), plain)  # no dropout outside training
+    encoder.train()
+    assert torch.allclose(encoder(char_ids, lengths), plain)  # rate 0: the plain features
+    encoder.embedding_dropout = 0.5
+    assert not torch.allclose(encoder(char_ids, lengths), plain, atol=1e-3)
+
+
+def test_character_dropout_comes_from_the_config(data):
+    tagger = build_tagger(data[0], replace(CONFIG, char_dropout=0.3), "cpu")
+    assert tagger.model.char_encoder.embedding_dropout == 0.3
+    plain = build_tagger(data[0], CONFIG, "cpu")
+    assert plain.model.char_encoder.embedding_dropout == 0.0
