@@ -9,10 +9,13 @@ when it opens one.
 A long line (a paragraph) is also cut after a dateline and where a table's rows run
 together, as they do when a document is written on one line: where a date, a number, ``)``,
 ``:`` or ``;`` gives way to a capitalised word (``HARTFORD 12 7 6 77 76 30 | BUFFALO ...``);
-before the number of a
-numbered list (``... 3:31.526 | 2. Marion Clignet ...``); around column headings
-(``W L T GF GA PTS``); between fixtures (``KANSAS CITY AT DETROIT | BALTIMORE AT ...``); and
-where a capitalised word meets one in capitals (``American League | DETROIT 4 ...``). Two
+before the number of a numbered list (``... 3:31.526 | 2. Marion Clignet ...``); around
+column headings (``W L T GF GA PTS``); between fixtures (``KANSAS CITY AT DETROIT |
+BALTIMORE AT ...``, and a run of ``X at Y`` in mixed case); where a capitalised word meets
+one in capitals (``American League | DETROIT 4 ...``); before a dateline's place
+(``... Yuri Kushko | TAVILDARA , Tajikistan 1996-08-30``); around a numbered heading
+(``Wrexham | Division three | Brighton 1``); and before a row that starts with its date
+(``v Scotland | July 16-18 v Glamorgan``). Two
 ``Team score`` pieces in a row stay one sentence, a match, as the corpus writes it. On raw
 text rebuilt from CoNLL-2003 these rules found sentences better than pysbd did
 (docs/results.md, "Raw text"). No torch here.
@@ -39,8 +42,23 @@ LIST_NUMBER = re.compile(r"(\d{1,2})=?")
 HEADING = re.compile(r"[A-Z]{1,3}|/")
 HEADING_TOKENS = 3
 # Words between the two teams of a fixture (`DENVER AT GREEN BAY`, `Arsenal v Chelsea`);
-# the lower-case `at` of prose is left out.
+# the lower-case `at` of prose counts only in a run of fixtures (FIXTURE_RUN of them, each
+# two names apart: `United States at Netherlands Czech Republic at Germany France at ...`).
 FIXTURE_WORDS = frozenset({"AT", "v", "vs", "vs."})
+FIXTURE_RUN = 3
+# A heading of a results table: `Division two` (followed by the first row's team).
+HEADING_NUMBERS = frozenset({"one", "two", "three", "four", "One", "Two", "Three", "Four"})
+# A row of a fixture list or itinerary starts with its date: `v Scotland | July 16-18 v ...`.
+MONTHS = frozenset({"January", "February", "March", "April", "May", "June", "July", "August",
+                    "September", "October", "November", "December", "Jan.", "Feb.", "Aug.",
+                    "Sept.", "Sep.", "Oct.", "Nov.", "Dec."})
+WEEKDAYS = frozenset({"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                      "Sunday"})
+DAY = re.compile(r"\d{1,2}(-\d{1,2})?")
+# A place in capitals, as a dateline starts (`URUS-MARTAN`, `ST. LOUIS`).
+PLACE = re.compile(r"[A-Z][A-Z.'-]*[A-Z.]")
+# At most this many tokens between a dateline's place and its date (`TAVILDARA , Tajikistan`).
+DATELINE_TOKENS = 5
 # A line of more tokens than this is a paragraph, cut also in the ways of tables; in a
 # shorter line (most sentences) such cuts would split names and scores apart.
 PARAGRAPH_TOKENS = 60
@@ -102,12 +120,29 @@ def _table_starts(tokens: Sequence[str], repeated: Counter) -> set[int]:
                 and any(len(token) == 1 and token != "/" for token in heading):
             starts |= {position, end}
         position = max(end, position + 1)
-    fixtures = [index for index, token in enumerate(tokens) if token in FIXTURE_WORDS]
-    for first, second in zip(fixtures, fixtures[1:]):
+    fixtures = [index for index, token in enumerate(tokens)
+                if token in FIXTURE_WORDS or token == "at"]
+
+    def two_teams(pair: int) -> bool:
+        """Whether fixtures[pair] and fixtures[pair + 1] have two teams between them."""
+        first, second = fixtures[pair], fixtures[pair + 1]
         between = tokens[first + 1:second]
         name = _in_capitals if tokens[first] == "AT" else _name_word
-        if tokens[first] != tokens[second] or not 2 <= len(between) <= 4 \
-                or not all(name(token) for token in between):
+        return (tokens[first] == tokens[second] and 2 <= len(between) <= 4
+                and all(name(token) for token in between))
+
+    pairs = [pair for pair in range(len(fixtures) - 1) if two_teams(pair)]
+    in_run = set()
+    for pair in pairs:
+        run = [pair]
+        while run[-1] + 1 in pairs:
+            run.append(run[-1] + 1)
+        if len(run) + 1 >= FIXTURE_RUN:
+            in_run.update(run)
+    for pair in pairs:
+        first, second = fixtures[pair], fixtures[pair + 1]
+        between = tokens[first + 1:second]
+        if tokens[first] == "at" and pair not in in_run:
             continue
         # two teams between two fixture words: half each, unless three words hold a name
         # of two that the line writes elsewhere too (`GREEN BAY | JACKSONVILLE`)
@@ -116,6 +151,52 @@ def _table_starts(tokens: Sequence[str], repeated: Counter) -> set[int]:
                 and repeated[between[1], between[2]] < 2:
             middle = 2
         starts.add(first + 1 + middle)
+    return starts
+
+
+def _heading_and_date_starts(tokens: Sequence[str]) -> set[int]:
+    """Sentence starts around a numbered heading (``Bolton | Division two | Blackpool 0``)
+    and before a row that starts with its date (``v Scotland | July 16-18 v Glamorgan``)."""
+    starts = set()
+    for index in range(1, len(tokens) - 2):
+        token, following = tokens[index], tokens[index + 1]
+        # a word that starts its sentence (`On August 15`, `The two Iranian men`) is no row
+        after_a_word = index > 1 and tokens[index - 2] not in ENDINGS
+        if (_name_word(token) and following in HEADING_NUMBERS and after_a_word
+                and _capitalised(tokens[index + 2])
+                and any(_field(later) for later in tokens[index + 3:index + 7])):
+            starts |= {index, index + 2}
+        elif (token in MONTHS and DAY.fullmatch(following) and index + 2 < len(tokens)
+              and (_capitalised(tokens[index + 2]) or tokens[index + 2] in FIXTURE_WORDS)
+              and (_name_word(tokens[index - 1]) and after_a_word or tokens[index - 1] == "'s")
+              and tokens[index - 1] not in WEEKDAYS and tokens[index - 1] not in MONTHS):
+            starts.add(index)
+    return starts
+
+
+def _dateline_starts(tokens: Sequence[str]) -> set[int]:
+    """Where a dateline begins in a paragraph: its place in capitals, after a byline or any
+    other token not in capitals (``... Yuri Kushko | TAVILDARA , Tajikistan 1996-08-30``)."""
+    starts = set()
+    for index, token in enumerate(tokens):
+        if not DATE.fullmatch(token):
+            continue
+        first = index
+        while (first > 0 and index - first < DATELINE_TOKENS
+               and (tokens[first - 1] == "," or _capitalised(tokens[first - 1]))):
+            first -= 1
+        # the place: the first token in capitals that a comma, the date or more capitals
+        # follow, but not an abbreviation ending a headline (`in U.S. | MANAGUA , Nicaragua`)
+        for place in range(first, index):
+            following = tokens[place + 1]
+            if PLACE.fullmatch(tokens[place]) and (following in (",", token)
+                                                   or PLACE.fullmatch(following)):
+                if "." in tokens[place][:-1] and PLACE.fullmatch(following):
+                    continue
+                before = tokens[place - 1] if place else ""
+                if place > 0 and not (PLACE.fullmatch(before) and "." not in before[:-1]):
+                    starts.add(place)
+                break
     return starts
 
 
@@ -153,7 +234,8 @@ def sentence_starts(tokens: Sequence[str]) -> list[int]:
     paragraph = count > PARAGRAPH_TOKENS
     repeated = Counter(zip(tokens, tokens[1:]))
     numbered = {token for token, after in repeated if after == "."}
-    table = _table_starts(tokens, repeated) if paragraph else set()
+    table = (_table_starts(tokens, repeated) | _dateline_starts(tokens)
+             | _heading_and_date_starts(tokens)) if paragraph else set()
     starts = [0]
 
     def cut(index: int) -> None:

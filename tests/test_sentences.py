@@ -157,6 +157,38 @@ def test_rows_with_empty_fields_and_matches_of_two_teams():
         "DETROIT 4 Kansas City 1"]
 
 
+def test_bylines_fixture_runs_numbered_headings_and_dated_rows():
+    text = ("Rebels now control the town. Yuri Kushko TAVILDARA, Tajikistan 1996-08-30 Tajik "
+            "government forces said on Friday they had retaken the town. The Davis Cup ties: "
+            "United States at Netherlands Czech Republic at Germany France at Japan Postponed: "
+            "Walsall v Wrexham Division three Brighton 1 Scunthorpe 1 Tour itinerary: May 13 "
+            "Arrive in London July 12 v Scotland July 16-18 v Glamorgan")
+    assert len(words(text)) > PARAGRAPH_TOKENS
+    assert pieces(text) == [
+        "Rebels now control the town .", "Yuri Kushko",  # the byline
+        "TAVILDARA , Tajikistan 1996-08-30",
+        "Tajik government forces said on Friday they had retaken the town .",
+        "The Davis Cup ties :", "United States at Netherlands", "Czech Republic at Germany",
+        "France at Japan Postponed :", "Walsall v Wrexham", "Division three",
+        "Brighton 1 Scunthorpe 1", "Tour itinerary :", "May 13", "Arrive in London",
+        "July 12 v Scotland", "July 16-18 v Glamorgan"]
+
+
+def test_prose_keeps_its_dates_numbers_and_places_together():
+    text = ("On August 15, Kevorkian helped a woman die. The two Iranian men were arrested in "
+            "July and the three Islamic guards fled. He made an official visit to Brazil Sept. "
+            "15-21, officials said. Nicaraguan president has operation in U.S. MANAGUA, "
+            "Nicaragua 1996-08-26 The president played at Wembley Stadium at 3 pm on the day he "
+            "left.")
+    assert len(words(text)) > PARAGRAPH_TOKENS
+    assert pieces(text) == [
+        "On August 15 , Kevorkian helped a woman die .",
+        "The two Iranian men were arrested in July and the three Islamic guards fled .",
+        "He made an official visit to Brazil Sept. 15-21 , officials said .",
+        "Nicaraguan president has operation in U.S.", "MANAGUA , Nicaragua 1996-08-26",
+        "The president played at Wembley Stadium at 3 pm on the day he left ."]
+
+
 PROSE = ('The company said on Friday it earned 3.5 percent more in 1996. In 1995 the group, led '
          'by Chairman John Smith, lost money. Shares of BMW AG rose 3 to 812 marks, and the DAX '
          'index closed 12 points higher at 2,540. "We are pleased," Smith said. "The outlook is '
