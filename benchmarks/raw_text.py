@@ -8,8 +8,9 @@ spans, and prints the F1s beside `nerlstm eval`'s (by documents and `--sentences
 Also: each form's F1 on tables (documents whose sentences average under TABLE_TOKENS tokens:
 results, standings, lists) and on prose apart, and the one-document-a-line text tagged with
 the corpus's own sentences (given to `tag --input jsonl` as token ranges), the most that
-cutting the lines into sentences can give; and the one-document-a-line F1 again against gold
-with the names that CoNLL-2003 cuts over two sentences joined (CUT_NAMES).
+cutting the lines into sentences can give, and the same but for the cuts the corpus makes
+inside a name (CUT_NAMES), the most for a splitter that reads the text; and these F1s again
+against gold with those names joined.
 
     python benchmarks/raw_text.py -m model.pt conll2003/dev.txt     # develop rules here
     python benchmarks/raw_text.py -m model.pt conll2003/test.txt    # and confirm here
@@ -144,17 +145,28 @@ def rebuilt_with_kinds(path: str, form: str) -> tuple[list[str], list[set], list
     return lines, gold, kinds
 
 
-def gold_sentence_records(path: str) -> list[dict]:
+def _cuts_a_name(before: tuple[str, set, int], after: tuple[str, set, int]) -> bool:
+    """Whether the corpus's cut between two sentences falls inside a name of CUT_NAMES."""
+    (first, first_spans, _), (second, second_spans, _) = before, after
+    ending = [span for span in first_spans if span[1] == len(first)]
+    starting = [span for span in second_spans if span[0] == 0]
+    return bool(ending and starting and ending[0][2] == starting[0][2]
+                and f"{first[ending[0][0]:]} {second[:starting[0][1]]}" in CUT_NAMES)
+
+
+def gold_sentence_records(path: str, names_whole: bool = False) -> list[dict]:
     """One JSONL record per document, its sentences joined into one line as in the
     ``paragraphs`` form: the tokens of the default tokenizer, cut into the corpus's own
-    sentences, for `nerlstm tag --input jsonl`."""
+    sentences, for `nerlstm tag --input jsonl`; with ``names_whole``, not where the corpus
+    cuts a name of CUT_NAMES (the best that a splitter reading the text can do)."""
     from nerlstm.tokenizer import tokenize
 
     records = []
     for number, sentences in enumerate(documents(path)):
         text, firsts = "", set()
-        for sentence, _, _ in sentences:
-            firsts.add(len(text) + 1 if text else 0)
+        for index, (sentence, _, _) in enumerate(sentences):
+            if not (names_whole and index and _cuts_a_name(sentences[index - 1], sentences[index])):
+                firsts.add(len(text) + 1 if text else 0)
             text = f"{text} {sentence}" if text else sentence
         tokens = tokenize(text)
         starts = [index for index, (_, start, _) in enumerate(tokens) if start in firsts or
@@ -221,15 +233,19 @@ def measure(model: str, path: str) -> dict:
                 mended, joined = with_cut_names_joined(lines, gold)
                 results["raw_paragraphs_documents_f1_cut_names_joined"] = micro_f1(mended, found)
                 results["cut_names_joined"] = joined
-    records = gold_sentence_records(path)
     lines, gold, kinds = rebuilt_with_kinds(path, "paragraphs")
-    found = iter(tagged_entities(model, [json.dumps(record) for record in records],
-                                 ["--input", "jsonl"]))
-    found_by_line = [next(found) if line else set() for line in lines]
-    scores = f1_by_kind(gold, found_by_line, kinds)
-    results["raw_paragraphs_gold_sentences_f1"] = scores[""]
-    results["raw_paragraphs_gold_sentences_f1_tables"] = scores["table"]
-    results["raw_paragraphs_gold_sentences_f1_prose"] = scores["prose"]
+    for names_whole, key in ((False, "raw_paragraphs_gold_sentences_f1"),
+                             (True, "raw_paragraphs_gold_sentences_names_whole_f1")):
+        records = gold_sentence_records(path, names_whole)
+        found = iter(tagged_entities(model, [json.dumps(record) for record in records],
+                                     ["--input", "jsonl"]))
+        found_by_line = [next(found) if line else set() for line in lines]
+        scores = f1_by_kind(gold, found_by_line, kinds)
+        results[key] = scores[""]
+        results[f"{key}_tables"], results[f"{key}_prose"] = scores["table"], scores["prose"]
+        if names_whole:
+            mended, _ = with_cut_names_joined(lines, gold)
+            results[f"{key}_cut_names_joined"] = micro_f1(mended, found_by_line)
     return results
 
 
@@ -253,9 +269,13 @@ def main() -> None:
               f"--lines {scores(f'raw_{form}_lines_f1')}")
     print(f"raw text, one document a line, cut into the corpus's sentences: "
           f"{scores('raw_paragraphs_gold_sentences_f1')}")
-    print(f"raw text, one document a line, against gold with the {results['cut_names_joined']} "
-          f"names the corpus cuts over two sentences joined: "
-          f"{results['raw_paragraphs_documents_f1_cut_names_joined'] * 100:.2f}")
+    print(f"raw text, one document a line, the corpus's sentences but no cut inside a name: "
+          f"{scores('raw_paragraphs_gold_sentences_names_whole_f1')}")
+    joined = "raw_paragraphs_documents_f1_cut_names_joined"
+    print(f"against gold with the {results['cut_names_joined']} names the corpus cuts over "
+          f"two sentences joined: one document a line {results[joined] * 100:.2f}, the "
+          f"corpus's sentences but no cut inside a name "
+          f"{results['raw_paragraphs_gold_sentences_names_whole_f1_cut_names_joined'] * 100:.2f}")
 
 
 if __name__ == "__main__":
