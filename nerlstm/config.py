@@ -56,8 +56,11 @@ class Config:
         False, "Drop the same BiLSTM input and output features at every token of a sentence "
         "(variational dropout), or draw a mask per token.", "model", off_flag="--token-dropout")
     word_unk_prob: float = setting(  # Lample et al. 2016: the UNK vector learns rare words
-        0.5, "Probability of replacing a singleton training word by UNK.", "model",
-        minimum=0.0, maximum=1.0)
+        0.5, "Probability of replacing a rare training word (see --unk-max-count) by UNK.",
+        "model", minimum=0.0, maximum=1.0)
+    unk_max_count: int = setting(
+        1, "Words seen at most this many times in training are the rare ones that "
+        "--word-unk-prob replaces by UNK (1: singletons).", "model", minimum=1)
     word_dropout: float = setting(
         0.0, "Probability of replacing any training word by UNK (besides singletons), so "
         "that more words are learnt from their characters.", "model", minimum=0.0, below=1.0)
@@ -205,4 +208,5 @@ def settings_toml(values: dict) -> str:
 # What a model file written before a setting existed was trained with: the setting off.
 BEFORE_THE_SETTING = {"doc_context": False, "context_dropout": 0.0, "char_encoder": "lstm",
                       "char_cnn_tanh": False, "word_dropout": 0.0, "average_from": 0,
-                      "lm_weight": 0.0, "char_dropout": 0.0, "lr_schedule": "inverse"}
+                      "lm_weight": 0.0, "char_dropout": 0.0, "lr_schedule": "inverse",
+                      "unk_max_count": 1}

@@ -560,7 +560,8 @@ class TrainingData:
         self.contexts = (context_ids([s.document for s in sentences]) if config.doc_context
                          else None)
         _, _, self.word_counts = build_vocabs(self.tokens, lowercase_words=config.lowercase_words)
-        self.singleton = singleton_mask(self.word_counts, encoder.words).to(device)
+        self.singleton = rare_word_mask(self.word_counts, encoder.words,
+                                        config.unk_max_count).to(device)
 
     def epoch_order(self, rng: random.Random) -> list[list[int]]:
         """One epoch's batches of sentence indices: whole contexts, or similar lengths."""
@@ -605,13 +606,14 @@ def optimization_step(model: TrainingObjective, optimizer: torch.optim.Optimizer
     return loss.item()
 
 
-def singleton_mask(word_counts: Counter, words: Vocab) -> torch.Tensor:
-    """True for the ids of words seen once in training: those are replaced by UNK at times."""
-    singleton = torch.zeros(len(words), dtype=torch.bool)
+def rare_word_mask(word_counts: Counter, words: Vocab, max_count: int = 1) -> torch.Tensor:
+    """True for the ids of words seen at most ``max_count`` times in training: those are
+    replaced by UNK at times."""
+    rare = torch.zeros(len(words), dtype=torch.bool)
     for word, count in word_counts.items():
-        if count == 1:
-            singleton[words.get(word)] = True
-    return singleton
+        if count <= max_count:
+            rare[words.get(word)] = True
+    return rare
 
 
 def resume_from(path: str) -> dict:

@@ -20,10 +20,11 @@ from nerlstm.training import (
     build_tagger,
     checkpoint_path,
     epoch_learning_rate,
+    rare_word_mask,
     resume_from,
     train,
 )
-from nerlstm.vocab import build_vocabs
+from nerlstm.vocab import build_vocabs, normalise_digits
 
 
 @pytest.fixture(scope="module")
@@ -173,13 +174,14 @@ def test_a_model_file_from_before_these_settings_loads_with_them_off(data, tmp_p
     path = tmp_path / "old.pt"
     train(data[0], None, replace(CONFIG, epochs=1), model_path=str(path))
     payload = torch.load(path, weights_only=True)
-    for name in ("average_from", "lm_weight", "word_dropout", "char_dropout", "lr_schedule"):
+    for name in ("average_from", "lm_weight", "word_dropout", "char_dropout", "lr_schedule",
+                 "unk_max_count"):
         del payload["config"][name]
     torch.save(payload, path)
     tagger, _ = load_model(str(path))
     config = tagger.model.config
     assert (config.average_from, config.lm_weight, config.word_dropout) == (0, 0.0, 0.0)
-    assert (config.char_dropout, config.lr_schedule) == (0.0, "inverse")
+    assert (config.char_dropout, config.lr_schedule, config.unk_max_count) == (0.0, "inverse", 1)
     recipe = run_cli("info", "-m", path, "--recipe")
     assert recipe.exit_code == 0 and "average_from = 0" in recipe.output
 
@@ -226,3 +228,27 @@ def test_character_dropout_comes_from_the_config(data):
     assert tagger.model.char_encoder.embedding_dropout == 0.3
     plain = build_tagger(data[0], CONFIG, "cpu")
     assert plain.model.char_encoder.embedding_dropout == 0.0
+
+
+def test_rare_words_are_those_seen_at_most_the_given_count():
+    words, _, counts = build_vocabs([["the", "cat", "the", "dog", "the", "cat", "emu"]])
+    singletons = rare_word_mask(counts, words)
+    assert [bool(singletons[words.get(w)]) for w in ("the", "cat", "dog", "emu")] == [
+        False, False, True, True]
+    up_to_two = rare_word_mask(counts, words, max_count=2)
+    assert [bool(up_to_two[words.get(w)]) for w in ("the", "cat", "dog", "emu")] == [
+        False, True, True, True]
+    assert not bool(up_to_two[0]) and not bool(up_to_two[words.get("never seen")])
+
+
+def test_training_replaces_the_rare_words_of_the_config(data):
+    train_sentences, _ = data
+    config = replace(CONFIG, doc_context=False, word_unk_prob=1.0, unk_max_count=2)
+    tagger = build_tagger(train_sentences, config, "cpu")
+    training_data = TrainingData(train_sentences, tagger.encoder, config, "cpu")
+    batch = training_data.batch(list(range(len(train_sentences))), random.Random(0))
+    counts = training_data.word_counts
+    for row, sentence in enumerate(train_sentences):
+        for position, token in enumerate(sentence.tokens):
+            replaced = int(batch.word_ids[row, position]) == 1
+            assert replaced == (counts[normalise_digits(token)] <= 2), token
