@@ -5,7 +5,7 @@ No torch here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -61,12 +61,20 @@ class TaggedText:
         """The entities (spaCy's name for them)."""
         return self.entities
 
-    def to_dict(self) -> dict:
-        """As `nerlstm tag -f jsonl` writes it (document and line only where known)."""
-        values = asdict(self)
-        for key in ("document", "line"):
-            if values[key] is None:
-                del values[key]
-        ordered = {"text": values.pop("text"), **{key: values.pop(key) for key in
-                                                  ("document", "line") if key in values}}
-        return {**ordered, **values}
+    def to_dict(self, scores: bool = True) -> dict:
+        """As `nerlstm tag -f jsonl` writes it (document and line only where known);
+        ``scores`` False: every entity's score None.
+
+        Built field by field: ``dataclasses.asdict`` deep-copies every value, and took 11%
+        of the server's tagging thread on one-sentence requests."""
+        values: dict = {"text": self.text}
+        if self.document is not None:
+            values["document"] = self.document
+        if self.line is not None:
+            values["line"] = self.line
+        values["entities"] = [{"start": span.start, "end": span.end, "label": span.label,
+                               "text": span.text, "score": span.score if scores else None}
+                              for span in self.entities]
+        values["tokens"] = [{"text": token.text, "start": token.start, "end": token.end,
+                             "tag": token.tag} for token in self.tokens]
+        return values
