@@ -62,7 +62,7 @@ class Config:
         1, "Words seen at most this many times in training are the rare ones that "
         "--word-unk-prob replaces by UNK (1: singletons).", "model", minimum=1)
     word_dropout: float = setting(
-        0.0, "Probability of replacing any training word by UNK (besides singletons), so "
+        0.0, "Probability of replacing any training word by UNK (besides the rare ones), so "
         "that more words are learnt from their characters.", "model", minimum=0.0, below=1.0)
     tokenizer: str = setting(  # kept in the model: tagging cuts text as training data was
         "default", "How tag cuts raw text into tokens, kept in the model: default (words and "

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from itertools import groupby
 
 # Tokens that end a sentence, and those that may close it after them (quotes, brackets).
 ENDINGS = frozenset({".", "!", "?", "...", "…", "?!", "!?", "。", "！", "？"})
@@ -132,11 +133,10 @@ def _table_starts(tokens: Sequence[str], repeated: Counter) -> set[int]:
                 and all(name(token) for token in between))
 
     pairs = [pair for pair in range(len(fixtures) - 1) if two_teams(pair)]
+    # pairs that follow one another make a run of fixtures (n pairs: n + 1 fixture words)
     in_run = set()
-    for pair in pairs:
-        run = [pair]
-        while run[-1] + 1 in pairs:
-            run.append(run[-1] + 1)
+    for _, numbered_run in groupby(enumerate(pairs), key=lambda item: item[1] - item[0]):
+        run = [pair for _, pair in numbered_run]
         if len(run) + 1 >= FIXTURE_RUN:
             in_run.update(run)
     for pair in pairs:
@@ -166,7 +166,7 @@ def _heading_and_date_starts(tokens: Sequence[str]) -> set[int]:
                 and _capitalised(tokens[index + 2])
                 and any(_field(later) for later in tokens[index + 3:index + 7])):
             starts |= {index, index + 2}
-        elif (token in MONTHS and DAY.fullmatch(following) and index + 2 < len(tokens)
+        elif (token in MONTHS and DAY.fullmatch(following)
               and (_capitalised(tokens[index + 2]) or tokens[index + 2] in FIXTURE_WORDS)
               and (_name_word(tokens[index - 1]) and after_a_word or tokens[index - 1] == "'s")
               and tokens[index - 1] not in WEEKDAYS and tokens[index - 1] not in MONTHS):

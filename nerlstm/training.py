@@ -560,8 +560,8 @@ class TrainingData:
         self.contexts = (context_ids([s.document for s in sentences]) if config.doc_context
                          else None)
         _, _, self.word_counts = build_vocabs(self.tokens, lowercase_words=config.lowercase_words)
-        self.singleton = rare_word_mask(self.word_counts, encoder.words,
-                                        config.unk_max_count).to(device)
+        self.rare = rare_word_mask(self.word_counts, encoder.words,
+                                   config.unk_max_count).to(device)
 
     def epoch_order(self, rng: random.Random) -> list[list[int]]:
         """One epoch's batches of sentence indices: whole contexts, or similar lengths."""
@@ -572,7 +572,7 @@ class TrainingData:
 
     def batch(self, indices: list[int], rng: random.Random) -> Batch:
         """The batch of ``indices`` with training's noise: some sentences read without their
-        document (context dropout), singleton words replaced by UNK at times."""
+        document (context dropout), rare words replaced by UNK at times."""
         config, contexts = self.config, self.contexts
         if contexts is not None and config.context_dropout > 0:
             # So that the model also tags a sentence without its document well, as `tag`
@@ -585,7 +585,7 @@ class TrainingData:
             batch.words_as_read = batch.word_ids
             drop = torch.zeros_like(batch.mask)
             if config.word_unk_prob > 0:
-                drop = self.singleton[batch.word_ids] & (
+                drop = self.rare[batch.word_ids] & (
                     torch.rand(batch.word_ids.shape, device=self.device) < config.word_unk_prob)
             if config.word_dropout > 0:
                 drop |= batch.mask & (torch.rand(batch.word_ids.shape, device=self.device)
