@@ -33,6 +33,8 @@ class Batch:
         tag_ids: (batch, length) gold tag ids, or None.
         group_ids: (batch, length), with document context: tokens of one context with the
             same lowercased form share an id (from 1; 0 past each sentence's end).
+        context_group_ids: (batch, length), with document context: each token's context,
+            numbered from 1 in the batch (0 past each sentence's end).
         words_as_read: in training, ``word_ids`` before some words were replaced by UNK.
     """
 
@@ -45,6 +47,7 @@ class Batch:
     word_to_distinct: torch.Tensor
     tag_ids: torch.Tensor | None = None
     group_ids: torch.Tensor | None = None
+    context_group_ids: torch.Tensor | None = None
     words_as_read: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
@@ -181,15 +184,20 @@ class Encoder:
         if tags is not None:
             tag_index = self.tags.index
             tag_ids = filled(mask, [tag_index[tag] for index in indices for tag in tags[index]])
-        group_ids = None
+        group_ids = context_group_ids = None
         if self.doc_context and with_groups:
+            row_contexts = [contexts[index] if contexts is not None else -1 - row
+                            for row, index in enumerate(indices)]
             groups: dict[tuple[int, str], int] = {}
             group_ids = filled(mask, [
-                groups.setdefault((contexts[index] if contexts is not None else -1 - row,
-                                   token.lower()), len(groups) + 1)
-                for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens])
+                groups.setdefault((context, token.lower()), len(groups) + 1)
+                for context, tokens in zip(row_contexts, chosen) for token in tokens])
+            numbered: dict[int, int] = {}
+            context_group_ids = filled(mask, [
+                numbered.setdefault(context, len(numbered) + 1)
+                for context, tokens in zip(row_contexts, chosen) for _ in tokens])
         return Batch(indices, word_ids, mask, length_tensor, char_ids,
-                     char_lengths, word_to_distinct, tag_ids, group_ids)
+                     char_lengths, word_to_distinct, tag_ids, group_ids, context_group_ids)
 
 
 def padded_rows(rows: Sequence[list[int]], lengths: torch.Tensor) -> torch.Tensor:

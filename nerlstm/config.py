@@ -47,6 +47,9 @@ class Config:
         True, "Let each token see its word's other mentions in the document (-DOCSTART- to "
         "-DOCSTART-, in pieces of at most 32 sentences), or read each sentence alone.",
         "model", off_flag="--sentence-context")
+    doc_summary: bool = setting(  # a results table's rows are teams, a market report's firms
+        False, "With document context: let each token also see the mean state of its whole "
+        "context (what kind of document it is in).", "model")
     context_dropout: float = setting(  # so that a line tagged alone is tagged well too
         0.25, "With document context: share of training sentences read alone, so that "
         "single sentences are tagged well too.", "model", minimum=0.0, maximum=1.0)
@@ -124,6 +127,9 @@ class Config:
         if self.average_decay > 0 and self.average_from > 0:
             raise NerlstmError("average_decay and average_from: expected one kind of weight "
                                "averaging, not both", exit_code=2)
+        if self.doc_summary and not self.doc_context:
+            raise NerlstmError("doc_summary: expected document context (it pools over the "
+                               "document)", exit_code=2)
         return self
 
 
@@ -209,4 +215,4 @@ def settings_toml(values: dict) -> str:
 BEFORE_THE_SETTING = {"doc_context": False, "context_dropout": 0.0, "char_encoder": "lstm",
                       "char_cnn_tanh": False, "word_dropout": 0.0, "average_from": 0,
                       "lm_weight": 0.0, "char_dropout": 0.0, "lr_schedule": "inverse",
-                      "unk_max_count": 1}
+                      "unk_max_count": 1, "doc_summary": False}

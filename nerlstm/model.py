@@ -267,6 +267,14 @@ def reduced_precision(device_type: str, dtype: torch.dtype) -> contextlib.Abstra
     return torch.autocast(device_type, dtype=dtype)
 
 
+def pooled_blocks(config: Config) -> int:
+    """How many state vectors the output layer reads per token: its own, its word's mean
+    over the document, the document's mean."""
+    if not config.doc_context:
+        return 1
+    return 3 if config.doc_summary else 2
+
+
 def char_encoder(config: Config, num_chars: int) -> nn.Module:
     if config.char_encoder == "lstm":
         return CharEncoder(num_chars, config.char_dim, config.char_hidden,
@@ -294,8 +302,9 @@ class BiLstmCrf(nn.Module):
                             num_layers=config.layers, batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
         # With document context, each token also sees the mean state of its word's
-        # occurrences in the document: one clear mention informs the unclear ones.
-        self.to_tags = nn.Linear((4 if config.doc_context else 2) * config.hidden, num_tags)
+        # occurrences in the document: one clear mention informs the unclear ones; with
+        # the summary, also the mean state of the whole document.
+        self.to_tags = nn.Linear(2 * pooled_blocks(config) * config.hidden, num_tags)
         self.crf = ConditionalRandomField(num_tags)
         # The word BiLSTM's arithmetic outside training (see nerlstm.tagging.use_precision).
         self.lstm_dtype = torch.float32
@@ -304,25 +313,29 @@ class BiLstmCrf(nn.Module):
         """Tag scores per token, shape (batch, length, tags)."""
         if self.config.doc_context:
             return self.pool_tag_scores(self.state_products(batch, self.pooling_weight()),
-                                        batch.group_ids)
+                                        batch.group_ids, batch.context_group_ids)
         return self.state_products(batch, self.to_tags.weight) + self.to_tags.bias
 
     def pooling_weight(self) -> torch.Tensor:
-        """Shape (2 * tags, 2 * hidden): the output layer's weights for a token's own states
-        stacked on those for the mean states of its group (:func:`pooled_by_group`).
+        """Shape (blocks * tags, 2 * hidden): the output layer's weights for a token's own
+        states stacked on those for the mean states of its group (:func:`pooled_by_group`)
+        and, with the document summary, on those for the mean state of its context.
 
         Pooling comes after the product: the mean of the products is the product of the
         mean, and there are far fewer tags than state features.
         """
-        hidden = 2 * self.config.hidden
-        weight = self.to_tags.weight
-        return torch.cat([weight[:, :hidden], weight[:, hidden:]])
+        return torch.cat(self.to_tags.weight.split(2 * self.config.hidden, dim=1))
 
-    def pool_tag_scores(self, products: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    def pool_tag_scores(self, products: torch.Tensor, group_ids: torch.Tensor,
+                        context_group_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Tag scores from the products with :meth:`pooling_weight` of the tokens of whole
-        groups."""
-        own, shared = products.split(self.to_tags.out_features, dim=-1)
-        return own + pooled_by_group(shared, group_ids) + self.to_tags.bias
+        groups (and, with the document summary, of whole contexts: ``context_group_ids``
+        numbers each token's context)."""
+        own, shared, *summary = products.split(self.to_tags.out_features, dim=-1)
+        scores = own + pooled_by_group(shared, group_ids) + self.to_tags.bias
+        if summary:
+            scores = scores + pooled_by_group(summary[0], context_group_ids)
+        return scores
 
     def state_products(self, batch: Batch, weight: torch.Tensor) -> torch.Tensor:
         """``linear(self.encode(batch), weight)``, shape (batch, length, outputs); outside
@@ -363,7 +376,8 @@ class BiLstmCrf(nn.Module):
         states = self.encode(batch)
         if self.config.doc_context:
             emissions = self.pool_tag_scores(
-                nn.functional.linear(states, self.pooling_weight()), batch.group_ids)
+                nn.functional.linear(states, self.pooling_weight()), batch.group_ids,
+                batch.context_group_ids)
         else:
             emissions = nn.functional.linear(states, self.to_tags.weight) + self.to_tags.bias
         return self.crf(emissions, batch.tag_ids, batch.mask), states

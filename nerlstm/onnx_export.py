@@ -18,6 +18,8 @@ Graph inputs (``B`` sentences, longest first, of at most ``T`` tokens, ``N`` tok
     buckets: int64 (K + 1,), row bounds: bucket k is rows buckets[k] up to buckets[k + 1].
     group_ids: int64 (N,), document context only, the tokens sentence by sentence: tokens
         of one context with one lowercased form share an id, from 0.
+    context_ids: int64 (N,), document summary only, the tokens sentence by sentence: each
+        token's context, numbered from 0.
 Output:
     emissions: float32 (N, tags), the tokens sentence by sentence.
 """
@@ -223,14 +225,19 @@ def build_graph(config, weights: dict, num_tags: int):
     if config.doc_context:
         inputs.append(helper.make_tensor_value_info("group_ids", TensorProto.INT64, ["tokens"]))
         state_size = 2 * config.hidden
+        if config.doc_summary:
+            inputs.append(helper.make_tensor_value_info("context_ids", TensorProto.INT64,
+                                                        ["tokens"]))
         # the output layer's weights for a token's own states, then for its group's mean
-        projection = np.concatenate([out_weight[:, :state_size], out_weight[:, state_size:]]).T
+        # (and its context's mean), as BiLstmCrf.pooling_weight
+        projection = np.concatenate(np.split(out_weight, out_weight.shape[1] // state_size,
+                                             axis=1)).T
     else:
         projection = out_weight.T
     inputs.append(helper.make_tensor_value_info("buckets", TensorProto.INT64, ["buckets+1"]))
     products = _bucket_loop(g, config, weights, per_word, projection)  # (tokens, outputs)
     if config.doc_context:
-        emissions = _pooled_scores(g, products, bias, num_tags)
+        emissions = _pooled_scores(g, products, bias, num_tags, config.doc_summary)
     else:
         emissions = g.op("Add", [products, g.constant("to_tags_bias", bias)])
     g.op("Identity", [emissions])
@@ -319,27 +326,39 @@ def _bucket_loop(g: GraphBuilder, config, weights: dict, per_word: str,
     return g.op("Loop", [count, going, empty, per_word], outputs=2, body=graph)[0]
 
 
-def _pooled_scores(g: GraphBuilder, products: str, bias: np.ndarray, num_tags: int) -> str:
-    """Emissions with document context, from the products (tokens, 2 * tags) with the
+def _pooled_scores(g: GraphBuilder, products: str, bias: np.ndarray, num_tags: int,
+                   summary: bool) -> str:
+    """Emissions with document context, from the products (tokens, blocks * tags) with the
     pooling weights: each token's own scores plus the mean over its group of the scores of
-    the mean-state half (the mean of products is the product of the mean; see
-    ``BiLstmCrf.pooling_weight``)."""
+    the mean-state block (the mean of products is the product of the mean; see
+    ``BiLstmCrf.pooling_weight``), plus, with the summary, the mean over its context of the
+    last block's."""
+    blocks = 3 if summary else 2
+    own, shared, *summary_block = g.op("Split", [products, g.constant("blocks", np.array(
+        [num_tags] * blocks, dtype=np.int64))], outputs=blocks, axis=1)
+    scores = g.op("Add", [own, _group_means(g, shared, "group_ids", num_tags)])
+    if summary:
+        scores = g.op("Add", [scores, _group_means(g, summary_block[0], "context_ids",
+                                                   num_tags)])
+    return g.op("Add", [scores, g.constant("to_tags_bias", bias)])
+
+
+def _group_means(g: GraphBuilder, values: str, ids: str, num_tags: int) -> str:
+    """For each row of ``values`` (tokens, tags), the mean of the rows sharing its id in the
+    graph input ``ids`` (tokens,)."""
     from onnx import TensorProto, helper
 
-    own, shared = g.op("Split", [products, g.constant("halves", np.array(
-        [num_tags, num_tags], dtype=np.int64))], outputs=2, axis=1)
-    groups = g.op("Add", [g.op("ReduceMax", ["group_ids"], keepdims=1),
-                          g.constant("one", np.array([1], np.int64))])  # (1,)
+    groups = g.op("Add", [g.op("ReduceMax", [ids], keepdims=1),
+                          g.constant(f"{ids}_one", np.array([1], np.int64))])  # (1,)
     zero_tensor = helper.make_tensor("zero_value", TensorProto.FLOAT, [1], [0.0])
     one_tensor = helper.make_tensor("one_value", TensorProto.FLOAT, [1], [1.0])
     table = g.op("ConstantOfShape", [g.op("Concat", [groups, g.constant(
-        "tags_count", np.array([num_tags], np.int64))], axis=0)], value=zero_tensor)
-    index = g.op("Unsqueeze", ["group_ids", g.constant("last_axis", np.array([1], np.int64))])
-    sums = g.op("ScatterND", [table, index, shared], reduction="add")
-    ones = g.op("ConstantOfShape", [g.op("Shape", ["group_ids"])], value=one_tensor)
+        f"{ids}_tags_count", np.array([num_tags], np.int64))], axis=0)], value=zero_tensor)
+    index = g.op("Unsqueeze", [ids, g.constant(f"{ids}_last_axis", np.array([1], np.int64))])
+    sums = g.op("ScatterND", [table, index, values], reduction="add")
+    ones = g.op("ConstantOfShape", [g.op("Shape", [ids])], value=one_tensor)
     counts = g.op("ScatterND", [g.op("ConstantOfShape", [groups], value=zero_tensor), index,
                                 ones], reduction="add")
     counts = g.op("Unsqueeze", [g.op("Max", [counts, g.constant(
-        "one_float", np.array([1.0], np.float32))]), "last_axis"])  # (groups, 1)
-    pooled = g.op("Gather", [g.op("Div", [sums, counts]), "group_ids"])
-    return g.op("Add", [g.op("Add", [own, pooled]), g.constant("to_tags_bias", bias)])
+        f"{ids}_one_float", np.array([1.0], np.float32))]), f"{ids}_last_axis"])  # (groups, 1)
+    return g.op("Gather", [g.op("Div", [sums, counts]), ids])

@@ -249,6 +249,13 @@ class OnnxTagger:
                                       token.lower()), len(numbering))
                 for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens],
                 dtype=np.int64)
+            if self.model.config.doc_summary:
+                contexts_seen: dict[int, int] = {}
+                feeds["context_ids"] = np.array([
+                    contexts_seen.setdefault(contexts[index] if contexts is not None else -1 - row,
+                                             len(contexts_seen))
+                    for row, (index, tokens) in enumerate(zip(indices, chosen)) for _ in tokens],
+                    dtype=np.int64)
         return feeds
 
     def _result(self, row: int, length: int, path: np.ndarray, emissions: np.ndarray,

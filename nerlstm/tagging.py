@@ -184,7 +184,12 @@ class Tagger:
                                                       len(group_of))
                                   for index in chunk for token in token_lists[index]],
                                  device=flat.device)
-        scores = self.model.pool_tag_scores(flat, group_ids)
+        context_group_ids = None
+        if self.model.config.doc_summary:
+            context_group_ids = torch.tensor([contexts[index] for index in chunk
+                                              for _ in token_lists[index]], device=flat.device)
+            context_group_ids = context_group_ids.unique(return_inverse=True)[1]
+        scores = self.model.pool_tag_scores(flat, group_ids, context_group_ids)
         per_sentence = dict(zip(chunk, scores.split(lengths)))
         for group in batch_indices(lengths, batch_size):
             indices = [chunk[i] for i in group]

@@ -12,6 +12,7 @@ from nerlstm.batching import (
     padded_rows,
 )
 from nerlstm.config import Config
+from nerlstm.errors import NerlstmError
 from nerlstm.training import build_tagger
 
 
@@ -189,9 +190,11 @@ def test_pooling_is_the_mean_over_a_words_mentions_in_its_document():
     assert not torch.equal(batch.group_ids[0, 3], batch.group_ids[2, 0])  # another document
 
 
-def test_a_document_is_tagged_the_same_whatever_else_is_in_its_batch():
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_document_is_tagged_the_same_whatever_else_is_in_its_batch(summary):
     torch.manual_seed(0)
-    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
+                                            doc_summary=summary), "cpu")
     tokens = [s.tokens for s in SENTENCES]
     contexts = [0, 1, 1, 0]
     together = tagger.tag(tokens, batch_size=4, contexts=contexts, scores=True)
@@ -216,16 +219,48 @@ def test_without_contexts_each_sentence_is_read_alone():
     assert torch.allclose(together[1], alone[0], atol=1e-6)
 
 
+def test_the_document_summary_adds_the_mean_state_of_the_context():
+    torch.manual_seed(0)
+    config = Config(hidden=8, char_hidden=4, word_dim=8, doc_summary=True)
+    tagger = build_tagger(SENTENCES, config, "cpu")
+    model = tagger.model.eval()
+    tokens = [s.tokens for s in SENTENCES]
+    contexts = [0, 1, 1, 0]
+    batch = tagger.encoder.batch(tokens, [0, 1, 2, 3], contexts=contexts)
+    with torch.no_grad():
+        emissions = model.emissions(batch)
+        states = model.encode(batch)
+    own, word, document = model.to_tags.weight.split(16, dim=1)
+    for row in range(4):
+        same_context = [other for other in range(4) if contexts[other] == contexts[row]]
+        mean_state = torch.cat([states[other, :len(tokens[other])]
+                                for other in same_context]).mean(dim=0)
+        for position, token in enumerate(tokens[row]):
+            mentions = torch.stack([states[other, at] for other in same_context
+                                    for at, word_ in enumerate(tokens[other])
+                                    if word_.lower() == token.lower()]).mean(dim=0)
+            expected = (states[row, position] @ own.T + mentions @ word.T
+                        + mean_state @ document.T + model.to_tags.bias)
+            assert torch.allclose(emissions[row, position], expected, atol=1e-5)
+
+
+def test_the_document_summary_needs_document_context():
+    with pytest.raises(NerlstmError, match="document context"):
+        Config(doc_summary=True, doc_context=False).checked()
+
+
+@pytest.mark.parametrize("summary", [False, True])
 @pytest.mark.parametrize("chunk_batches, batch_size", [(1, 1), (3, 4), (512, 4)])
 def test_fast_document_emissions_equal_whole_context_batches(monkeypatch, chunk_batches,
-                                                             batch_size):
+                                                             batch_size, summary):
     """Tagging encodes sentences in length-sorted batches and pools afterwards: the same
     numbers as running whole contexts through the model, as training does."""
     from nerlstm import tagging
 
     monkeypatch.setattr(tagging, "DOCUMENT_CHUNK_BATCHES", chunk_batches)
     torch.manual_seed(0)
-    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8), "cpu")
+    tagger = build_tagger(SENTENCES, Config(hidden=8, char_hidden=4, word_dim=8,
+                                            doc_summary=summary), "cpu")
     tagger.model.eval()
     rng = random.Random(4)
     tokens = [SENTENCES[rng.randrange(4)].tokens for _ in range(23)]

@@ -226,6 +226,7 @@ def small_model(tmp_path, **settings) -> Tagger:
     {"char_encoder": "lstm", "doc_context": False},
     {"char_encoder": "cnn", "char_cnn_tanh": False, "doc_context": True, "layers": 2},
     {"char_encoder": "lstm", "doc_context": True, "layers": 3},
+    {"char_encoder": "cnn", "doc_context": True, "doc_summary": True},
 ])
 def test_emissions_equal_torch_for_each_network_shape(tmp_path, settings):
     from nerlstm.onnx_export import export
