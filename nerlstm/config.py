@@ -48,8 +48,8 @@ class Config:
         "-DOCSTART-, in pieces of at most 32 sentences), or read each sentence alone.",
         "model", off_flag="--sentence-context")
     doc_summary: bool = setting(  # a results table's rows are teams, a market report's firms
-        False, "With document context: let each token also see the mean state of its whole "
-        "context (what kind of document it is in).", "model")
+        True, "With document context: let each token also see the mean state of its whole "
+        "context (what kind of document it is in).", "model", off_flag="--no-doc-summary")
     context_dropout: float = setting(  # so that a line tagged alone is tagged well too
         0.25, "With document context: share of training sentences read alone, so that "
         "single sentences are tagged well too.", "model", minimum=0.0, maximum=1.0)
@@ -127,9 +127,8 @@ class Config:
         if self.average_decay > 0 and self.average_from > 0:
             raise NerlstmError("average_decay and average_from: expected one kind of weight "
                                "averaging, not both", exit_code=2)
-        if self.doc_summary and not self.doc_context:
-            raise NerlstmError("doc_summary: expected document context (it pools over the "
-                               "document)", exit_code=2)
+        # Without document context there is no document to sum up.
+        self.doc_summary = self.doc_summary and self.doc_context
         return self
 
 

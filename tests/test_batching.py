@@ -12,7 +12,6 @@ from nerlstm.batching import (
     padded_rows,
 )
 from nerlstm.config import Config
-from nerlstm.errors import NerlstmError
 from nerlstm.training import build_tagger
 
 
@@ -244,9 +243,9 @@ def test_the_document_summary_adds_the_mean_state_of_the_context():
             assert torch.allclose(emissions[row, position], expected, atol=1e-5)
 
 
-def test_the_document_summary_needs_document_context():
-    with pytest.raises(NerlstmError, match="document context"):
-        Config(doc_summary=True, doc_context=False).checked()
+def test_the_document_summary_is_off_without_document_context():
+    assert Config(doc_context=False).checked().doc_summary is False
+    assert Config().checked().doc_summary is True
 
 
 @pytest.mark.parametrize("summary", [False, True])

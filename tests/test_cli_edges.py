@@ -77,11 +77,11 @@ def test_eval_counts_go_to_stderr_and_the_table_names_its_unit(trained_model):
 def test_info_counts_the_epochs_run_not_the_best_one(tmp_path):
     model = tmp_path / "m.pt"
     trained = run_cli("train", DATA / "train.txt", "--dev", DATA / "dev.txt", "-m", model,
-                      *TINY, "--epochs", "8", "--patience", "1")
+                      *TINY, "--epochs", "20", "--patience", "1")
     assert trained.exit_code == 0, trained.output
     facts = json.loads(run_cli("info", "-m", model, "--json").stdout)
     log = (tmp_path / "m.pt.metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    assert facts["epochs_run"] == len(log) < 8
+    assert facts["epochs_run"] == len(log) < 20
     assert facts["best_epoch"] < facts["epochs_run"], "patience stopped nothing: no test"
     best, run = facts["best_epoch"], facts["epochs_run"]
     assert f"best epoch {best} of {run}:" in run_cli("info", "-m", model).stdout

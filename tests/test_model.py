@@ -126,8 +126,9 @@ def test_dropout_keeps_the_expected_value_and_is_off_in_evaluation():
 
 
 def plain_loss(model, batch):
-    """The model's loss computed the plain way: indexing, nn.LSTM on packed input, a loop
-    for the document means, and torchcrf's log-likelihood."""
+    """The model's loss computed the plain way: indexing, nn.LSTM on packed input, loops
+    for the document means (of each word and of the whole context), and torchcrf's
+    log-likelihood."""
     per_word = model.char_encoder(batch.char_ids, batch.char_lengths)
     inputs = torch.cat([model.word_embedding(batch.word_ids), per_word[batch.word_to_distinct]],
                        dim=2)
@@ -135,7 +136,15 @@ def plain_loss(model, batch):
     flat_ids = batch.group_ids.reshape(-1)
     flat = encoded.reshape(flat_ids.shape[0], -1)
     means = torch.stack([flat[flat_ids == group].mean(dim=0) for group in flat_ids.tolist()])
-    features = torch.cat([encoded, means.view_as(encoded)], dim=2)
+    features = [encoded, means.view_as(encoded)]
+    if model.config.doc_summary:  # each context's mean state over its real tokens
+        contexts = batch.context_group_ids
+        features.append(torch.stack([
+            torch.stack([encoded[(contexts == contexts[row, position]) & batch.mask].mean(dim=0)
+                         if batch.mask[row, position] else encoded.new_zeros(encoded.shape[2])
+                         for position in range(contexts.shape[1])])
+            for row in range(contexts.shape[0])]))
+    features = torch.cat(features, dim=2)
     # torchcrf's likelihood over the model's own CRF parameters, as the reference
     reference = CRF(model.crf.num_tags, batch_first=True)
     likelihood = torch.func.functional_call(
@@ -144,10 +153,11 @@ def plain_loss(model, batch):
     return -likelihood
 
 
-def test_the_models_loss_and_gradients_equal_the_plain_computation():
+@pytest.mark.parametrize("summary", [True, False])
+def test_the_models_loss_and_gradients_equal_the_plain_computation(summary):
     torch.manual_seed(0)
     config = Config(hidden=8, char_hidden=4, word_dim=8, dropout=0.0, word_unk_prob=0.0,
-                    context_dropout=0.0)
+                    context_dropout=0.0, doc_summary=summary)
     sentences = [*SENTENCES, *SENTENCES[::-1]]
     tagger = build_tagger(sentences, config, "cpu")
     model = tagger.model.train()

@@ -265,7 +265,9 @@ def test_bfloat16_tags_as_float32_does_on_the_test_data(trained_model):
     line = "Peter Blackburn visited Paris .\n" * 3
     tagged = run_cli("tag", "-m", trained_model, "-i", "tokens", "--precision", "bfloat16",
                      input=line)
-    assert tagged.exit_code == 0 and tagged.stdout.count("[PER Peter Blackburn]") == 3
+    as_float32 = run_cli("tag", "-m", trained_model, "-i", "tokens", input=line)
+    assert tagged.exit_code == 0 and tagged.stdout.count("Peter Blackburn]") == 3
+    assert tagged.stdout == as_float32.stdout
 
 
 @pytest.mark.skipif(not BF16, reason="this CPU has no bfloat16 instructions")
