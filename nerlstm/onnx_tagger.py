@@ -243,18 +243,18 @@ class OnnxTagger:
                  "buckets": length_buckets(lengths)}
         if encoder.doc_context:
             # a group per (context, lowercased form); a sentence without a context is its own
+            row_contexts = [contexts[index] if contexts is not None else -1 - row
+                            for row, index in enumerate(indices)]
             numbering: dict[tuple[int, str], int] = {}
             feeds["group_ids"] = np.array([
-                numbering.setdefault((contexts[index] if contexts is not None else -1 - row,
-                                      token.lower()), len(numbering))
-                for row, (index, tokens) in enumerate(zip(indices, chosen)) for token in tokens],
+                numbering.setdefault((context, token.lower()), len(numbering))
+                for context, tokens in zip(row_contexts, chosen) for token in tokens],
                 dtype=np.int64)
             if self.model.config.doc_summary:
                 contexts_seen: dict[int, int] = {}
                 feeds["context_ids"] = np.array([
-                    contexts_seen.setdefault(contexts[index] if contexts is not None else -1 - row,
-                                             len(contexts_seen))
-                    for row, (index, tokens) in enumerate(zip(indices, chosen)) for _ in tokens],
+                    contexts_seen.setdefault(context, len(contexts_seen))
+                    for context, tokens in zip(row_contexts, chosen) for _ in tokens],
                     dtype=np.int64)
         return feeds
 
