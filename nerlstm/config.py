@@ -37,6 +37,9 @@ class Config:
     char_hidden: int = setting(
         50, "Character BiLSTM size per direction (the CNN has twice as many filters).",
         "model", minimum=1)
+    char_projection: int = setting(  # more filters without a wider word BiLSTM input
+        0, "Project the character features linearly to this size before the word BiLSTM "
+        "(more filters at the same BiLSTM cost); 0: no projection.", "model", minimum=0)
     char_dropout: float = setting(  # Ma & Hovy 2016 drop half of the character embeddings
         0.0, "Dropout on the character embeddings, before the character encoder.", "model",
         minimum=0.0, below=1.0)
@@ -214,4 +217,4 @@ def settings_toml(values: dict) -> str:
 BEFORE_THE_SETTING = {"doc_context": False, "context_dropout": 0.0, "char_encoder": "lstm",
                       "char_cnn_tanh": False, "word_dropout": 0.0, "average_from": 0,
                       "lm_weight": 0.0, "char_dropout": 0.0, "lr_schedule": "inverse",
-                      "unk_max_count": 1, "doc_summary": False}
+                      "unk_max_count": 1, "doc_summary": False, "char_projection": 0}

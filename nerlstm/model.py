@@ -275,6 +275,11 @@ def pooled_blocks(config: Config) -> int:
     return 3 if config.doc_summary else 2
 
 
+def char_features(config: Config) -> int:
+    """How many character features each token brings to the word BiLSTM."""
+    return config.char_projection or 2 * config.char_hidden
+
+
 def char_encoder(config: Config, num_chars: int) -> nn.Module:
     if config.char_encoder == "lstm":
         return CharEncoder(num_chars, config.char_dim, config.char_hidden,
@@ -298,7 +303,10 @@ class BiLstmCrf(nn.Module):
         with torch.no_grad():
             self.word_embedding.weight[0].zero_()
         self.char_encoder = char_encoder(config, num_chars)
-        self.lstm = nn.LSTM(config.word_dim + 2 * config.char_hidden, config.hidden,
+        # Linear, per distinct word: the BiLSTM sees a mix of many filters' features.
+        self.char_projection = (nn.Linear(2 * config.char_hidden, config.char_projection)
+                                if config.char_projection else None)
+        self.lstm = nn.LSTM(config.word_dim + char_features(config), config.hidden,
                             num_layers=config.layers, batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
         # With document context, each token also sees the mean state of its word's
@@ -349,6 +357,8 @@ class BiLstmCrf(nn.Module):
         """Each token's word embedding joined with its characters' features, dropout applied."""
         # The character encoder runs once per distinct word of the batch.
         per_word = self.char_encoder(batch.char_ids, batch.char_lengths)
+        if self.char_projection is not None:
+            per_word = self.char_projection(per_word)
         chars = rows_of(per_word, batch.word_to_distinct)
         words = self.word_embedding(batch.word_ids)
         inputs = torch.cat([words, chars], dim=2)

@@ -221,6 +221,11 @@ def build_graph(config, weights: dict, num_tags: int):
         # final: (2, W, hidden), forward then backward
         per_word = g.op("Reshape", [g.op("Transpose", [final], perm=[1, 0, 2]),
                                     ints("shape_rows", [0, -1])])
+    if config.char_projection:
+        per_word = g.op("Add", [
+            g.op("MatMul", [per_word, g.constant(
+                "char_projection_weight", weights["char_projection.weight"].T.copy())]),
+            g.constant("char_projection_bias", weights["char_projection.bias"])])
     out_weight, bias = weights["to_tags.weight"], weights["to_tags.bias"]
     if config.doc_context:
         inputs.append(helper.make_tensor_value_info("group_ids", TensorProto.INT64, ["tokens"]))

@@ -130,6 +130,8 @@ def plain_loss(model, batch):
     for the document means (of each word and of the whole context), and torchcrf's
     log-likelihood."""
     per_word = model.char_encoder(batch.char_ids, batch.char_lengths)
+    if model.config.char_projection:
+        per_word = per_word @ model.char_projection.weight.T + model.char_projection.bias
     inputs = torch.cat([model.word_embedding(batch.word_ids), per_word[batch.word_to_distinct]],
                        dim=2)
     encoded = packed_lstm(model.lstm, inputs, batch.lengths)
@@ -153,11 +155,11 @@ def plain_loss(model, batch):
     return -likelihood
 
 
-@pytest.mark.parametrize("summary", [True, False])
-def test_the_models_loss_and_gradients_equal_the_plain_computation(summary):
+@pytest.mark.parametrize("summary, projection", [(True, 0), (False, 0), (True, 3)])
+def test_the_models_loss_and_gradients_equal_the_plain_computation(summary, projection):
     torch.manual_seed(0)
     config = Config(hidden=8, char_hidden=4, word_dim=8, dropout=0.0, word_unk_prob=0.0,
-                    context_dropout=0.0, doc_summary=summary)
+                    context_dropout=0.0, doc_summary=summary, char_projection=projection)
     sentences = [*SENTENCES, *SENTENCES[::-1]]
     tagger = build_tagger(sentences, config, "cpu")
     model = tagger.model.train()

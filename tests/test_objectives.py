@@ -175,13 +175,14 @@ def test_a_model_file_from_before_these_settings_loads_with_them_off(data, tmp_p
     train(data[0], None, replace(CONFIG, epochs=1), model_path=str(path))
     payload = torch.load(path, weights_only=True)
     for name in ("average_from", "lm_weight", "word_dropout", "char_dropout", "lr_schedule",
-                 "unk_max_count"):
+                 "unk_max_count", "char_projection"):
         del payload["config"][name]
     torch.save(payload, path)
     tagger, _ = load_model(str(path))
     config = tagger.model.config
     assert (config.average_from, config.lm_weight, config.word_dropout) == (0, 0.0, 0.0)
     assert (config.char_dropout, config.lr_schedule, config.unk_max_count) == (0.0, "inverse", 1)
+    assert config.char_projection == 0 and tagger.model.char_projection is None
     recipe = run_cli("info", "-m", path, "--recipe")
     assert recipe.exit_code == 0 and "average_from = 0" in recipe.output
 
