@@ -33,6 +33,9 @@ class Config:
     char_cnn_tanh: bool = setting(  # unbounded features swamped the word embeddings
         True, "Pass the character CNN's max-pooled features through tanh (unbounded ones "
         "outweigh the word embeddings).", "model", off_flag="--char-cnn-unbounded")
+    char_cnn_width: int = setting(  # Ma & Hovy 2016 and Chiu & Nichols 2016 use 3
+        3, "Characters each filter of the character CNN spans (odd, so that it centres).",
+        "model", minimum=1)
     char_dim: int = setting(30, "Character embedding size.", "model", minimum=1)
     char_hidden: int = setting(
         50, "Character BiLSTM size per direction (the CNN has twice as many filters).",
@@ -130,6 +133,9 @@ class Config:
         if self.average_decay > 0 and self.average_from > 0:
             raise NerlstmError("average_decay and average_from: expected one kind of weight "
                                "averaging, not both", exit_code=2)
+        if self.char_cnn_width % 2 == 0:
+            raise NerlstmError(f"char_cnn_width = {self.char_cnn_width}: expected an odd "
+                               "number (a filter centred on each character)", exit_code=2)
         # Without document context there is no document to sum up.
         self.doc_summary = self.doc_summary and self.doc_context
         return self

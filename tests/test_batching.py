@@ -95,12 +95,13 @@ def test_long_tokens_are_clipped_to_their_start_and_end():
     assert clipped("Paris") == "Paris"
 
 
-@pytest.mark.parametrize("bounded", [True, False])
-def test_char_cnn_equals_a_plain_loop_over_windows(bounded):
+@pytest.mark.parametrize("bounded, width", [(True, 3), (False, 3), (True, 5)])
+def test_char_cnn_equals_a_plain_loop_over_windows(bounded, width):
     from nerlstm.model import CharCnn
 
     torch.manual_seed(0)
-    cnn = CharCnn(num_chars=10, char_dim=4, filters=5, bounded=bounded)
+    cnn = CharCnn(num_chars=10, char_dim=4, filters=5, width=width, bounded=bounded)
+    side = width // 2
     with torch.no_grad():
         cnn.conv.weight.mul_(10)  # features beyond tanh's linear range
     words = [[3, 4, 5, 6], [7], [2, 9]]
@@ -111,10 +112,10 @@ def test_char_cnn_equals_a_plain_loop_over_windows(bounded):
         got = cnn(char_ids, torch.tensor([4, 1, 2]))
         for row, chars in enumerate(words):
             # zero vectors stand for the positions before the first and after the last character
-            embedded = torch.cat([torch.zeros(1, 4), cnn.embedding(torch.tensor(chars)),
-                                  torch.zeros(1, 4)])
+            embedded = torch.cat([torch.zeros(side, 4), cnn.embedding(torch.tensor(chars)),
+                                  torch.zeros(side, 4)])
             kernel = cnn.conv.weight  # (filters, char_dim, width)
-            windows = [(kernel * embedded[i:i + 3].T).sum(dim=(1, 2)) + cnn.conv.bias
+            windows = [(kernel * embedded[i:i + width].T).sum(dim=(1, 2)) + cnn.conv.bias
                        for i in range(len(chars))]
             expected = torch.stack(windows).max(dim=0).values
             expected = torch.tanh(expected) if bounded else expected

@@ -164,3 +164,11 @@ def test_zero_threads_is_a_usage_error(tmp_path):
     recipe = write(tmp_path / "r.toml", "threads = 0\n")
     one_error_line(run_cli("train", "--config", recipe, "--print-config"), 2, "r.toml",
                    "an integer of at least 1")
+
+
+def test_an_even_character_cnn_width_is_a_usage_error(tmp_path):
+    result = run_cli("train", DATA / "train.txt", "-m", tmp_path / "m.pt",
+                     "--char-cnn-width", "4")
+    assert result.exit_code == 2 and "char_cnn_width = 4: expected an odd number" in \
+        result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "m.pt").exists()

@@ -228,6 +228,7 @@ def small_model(tmp_path, **settings) -> Tagger:
     {"char_encoder": "lstm", "doc_context": True, "layers": 3},
     {"char_encoder": "cnn", "doc_context": True, "doc_summary": True},
     {"char_encoder": "cnn", "doc_context": True, "char_projection": 7},
+    {"char_encoder": "cnn", "doc_context": True, "char_cnn_width": 5},
     {"char_encoder": "lstm", "doc_context": False, "char_projection": 5},
 ])
 def test_emissions_equal_torch_for_each_network_shape(tmp_path, settings):
