@@ -89,10 +89,13 @@ class Config:
     momentum: float = setting(0.9, "SGD momentum.", "training", minimum=0.0, maximum=1.0)
     lr_schedule: str = setting(
         "inverse", "Learning rate by epoch: inverse, lr / (1 + decay * epoch) (Ma & Hovy "
-        "2016); or cosine, from lr down to 0 at the last epoch (Loshchilov & Hutter 2017).",
-        "training", choices=("inverse", "cosine"))
+        "2016); cosine, from lr down to 0 at the last epoch (Loshchilov & Hutter 2017); or "
+        "cyclic, inverse on average but falling within each epoch from 1.9 to 0.1 times it "
+        "(Izmailov et al. 2018, with --average-from).",
+        "training", choices=("inverse", "cosine", "cyclic"))
     lr_decay: float = setting(  # as in Ma & Hovy 2016
-        0.05, "With the inverse schedule: lr / (1 + decay * epoch).", "training", minimum=0.0)
+        0.05, "With the inverse and cyclic schedules: lr / (1 + decay * epoch).", "training",
+        minimum=0.0)
     clip: float = setting(5.0, "Gradient norm clipping; 0 turns it off.", "training",
                           minimum=0.0)
     average_decay: float = setting(

@@ -373,10 +373,26 @@ def language_model_for(config: Config, data: TrainingData, resume: dict | None
 
 
 def epoch_learning_rate(config: Config, epoch: int) -> float:
-    """The learning rate of 1-based ``epoch`` under the config's schedule."""
+    """The learning rate of 1-based ``epoch`` under the config's schedule (for the cyclic
+    schedule, its mean over the epoch)."""
     if config.lr_schedule == "cosine":
         return config.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / config.epochs))
     return config.lr / (1 + config.lr_decay * (epoch - 1))
+
+
+# The cyclic schedule's rate falls from this multiple of the epoch's rate to its complement
+# over each epoch: the mean stays the inverse schedule's, and the epoch ends (where dev is
+# scored and weights are averaged) at a tenth of it.
+CYCLE_TOP = 1.9
+
+
+def batch_learning_rate(config: Config, epoch: int, batch: int, batches: int) -> float:
+    """The learning rate of 0-based ``batch`` of the epoch's ``batches``."""
+    rate = epoch_learning_rate(config, epoch)
+    if config.lr_schedule != "cyclic":
+        return rate
+    fraction = (batch + 1) / batches
+    return rate * (CYCLE_TOP - (2 * CYCLE_TOP - 2) * fraction)
 
 
 def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
@@ -395,6 +411,10 @@ def train_epoch(run: Run, listener: TrainingListener, stop: list[int],
     model.train()
     while progress.batches_done < len(progress.order) and not stop:
         indices = progress.order[progress.batches_done]
+        if config.lr_schedule == "cyclic":
+            for group in run.optimizer.param_groups:
+                group["lr"] = batch_learning_rate(config, progress.epoch,
+                                                  progress.batches_done, len(progress.order))
         loss = optimization_step(run.replica or run.objective, run.optimizer,
                                  run.data.batch(indices, run.rng),
                                  len(indices), config.clip)

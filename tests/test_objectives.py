@@ -17,6 +17,7 @@ from nerlstm.model import CharCnn, CharEncoder
 from nerlstm.modelfile import load_model
 from nerlstm.training import (
     TrainingData,
+    batch_learning_rate,
     build_tagger,
     checkpoint_path,
     epoch_learning_rate,
@@ -198,6 +199,28 @@ def test_learning_rate_schedules_against_their_formulas():
     rates = [epoch_learning_rate(cosine, epoch) for epoch in range(1, 51)]
     assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
     assert rates[-1] > 0  # the last epoch still learns
+
+
+def test_the_cyclic_schedule_falls_within_each_epoch_around_the_inverse_rate():
+    cyclic = replace(CONFIG, lr=0.02, lr_decay=0.05, epochs=50, lr_schedule="cyclic")
+    for epoch in (1, 30):
+        mean_rate = epoch_learning_rate(cyclic, epoch)
+        assert mean_rate == pytest.approx(0.02 / (1 + 0.05 * (epoch - 1)))
+        rates = [batch_learning_rate(cyclic, epoch, batch, 1000) for batch in range(1000)]
+        assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+        assert rates[0] == pytest.approx(1.9 * mean_rate, rel=1e-2)
+        assert rates[-1] == pytest.approx(0.1 * mean_rate)
+        assert sum(rates) / len(rates) == pytest.approx(mean_rate, rel=1e-2)
+    inverse = replace(cyclic, lr_schedule="inverse")
+    assert batch_learning_rate(inverse, 3, 0, 10) == epoch_learning_rate(inverse, 3)
+
+
+def test_a_cyclic_run_ends_each_epoch_at_a_tenth_of_its_rate(data, tmp_path):
+    torch.set_num_threads(1)
+    config = replace(CONFIG, epochs=2, lr_schedule="cyclic")
+    result = train(data[0], None, config, model_path=str(tmp_path / "m.pt"))
+    assert [row["lr"] for row in result.rows] == pytest.approx(
+        [0.1 * config.lr, 0.1 * epoch_learning_rate(config, 2)])
 
 
 def test_a_cosine_run_trains_at_the_scheduled_rate(data, tmp_path):
