@@ -73,6 +73,10 @@ class Config:
     word_dropout: float = setting(
         0.0, "Probability of replacing any training word by UNK (besides the rare ones), so "
         "that more words are learnt from their characters.", "model", minimum=0.0, below=1.0)
+    mention_replacement: float = setting(  # Dai & Adel 2020: names typed by their context
+        0.0, "Probability of replacing a training entity mention by another of its type from "
+        "the training data, the same way throughout its document in the epoch.", "model",
+        minimum=0.0, maximum=1.0)
     tokenizer: str = setting(  # kept in the model: tagging cuts text as training data was
         "default", "How tag cuts raw text into tokens, kept in the model: default (words and "
         "punctuation, as CoNLL-2003 is tokenized), whitespace, or chars (each character, for "

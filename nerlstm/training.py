@@ -582,6 +582,12 @@ class TrainingData:
         _, _, self.word_counts = build_vocabs(self.tokens, lowercase_words=config.lowercase_words)
         self.rare = rare_word_mask(self.word_counts, encoder.words,
                                    config.unk_max_count).to(device)
+        self.entities = [schemes.spans(tags) for tags in self.tags]
+        # Every mention as it occurs, so that frequent names are drawn more often.
+        self.mentions: dict[str, list[tuple[str, ...]]] = {}
+        for tokens, entities in zip(self.tokens, self.entities):
+            for kind, start, end in entities:
+                self.mentions.setdefault(kind, []).append(tuple(tokens[start:end]))
 
     def epoch_order(self, rng: random.Random) -> list[list[int]]:
         """One epoch's batches of sentence indices: whole contexts, or similar lengths."""
@@ -600,7 +606,10 @@ class TrainingData:
             contexts = dict(zip(indices, (
                 -1 - index if rng.random() < config.context_dropout else contexts[index]
                 for index in indices)))
-        batch = self.encoder.batch(self.tokens, indices, self.tags, contexts).to(self.device)
+        tokens, tags = self.tokens, self.tags
+        if config.mention_replacement > 0:
+            tokens, tags = self.replaced_mentions(indices, contexts, rng)
+        batch = self.encoder.batch(tokens, indices, tags, contexts).to(self.device)
         if config.word_unk_prob > 0 or config.word_dropout > 0:
             batch.words_as_read = batch.word_ids
             drop = torch.zeros_like(batch.mask)
@@ -612,6 +621,43 @@ class TrainingData:
                                       < config.word_dropout)
             batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         return batch
+
+
+    def replaced_mentions(self, indices: list[int], contexts: Sequence[int] | dict | None,
+                          rng: random.Random) -> tuple[dict, dict]:
+        """The tokens and tags of the sentences at ``indices``, each entity mention replaced
+        by a random mention of its type with probability ``mention_replacement``. A mention
+        repeated in its context is replaced alike, so that the document still names one
+        entity one way."""
+        chosen: dict[tuple, tuple[str, ...]] = {}
+        tokens: dict[int, list[str]] = {}
+        tags: dict[int, list[str]] = {}
+        for index in indices:
+            sentence, entities = self.tokens[index], self.entities[index]
+            tokens[index], tags[index] = sentence, self.tags[index]
+            if not entities:
+                continue
+            context = contexts[index] if contexts is not None else -1 - index
+            written: list[str] = []
+            written_spans: list[schemes.Span] = []
+            cursor = 0
+            for kind, start, end in entities:
+                written.extend(sentence[cursor:start])
+                mention = tuple(sentence[start:end])
+                key = (context, kind, mention)
+                if key not in chosen:
+                    chosen[key] = (rng.choice(self.mentions[kind])
+                                   if rng.random() < self.config.mention_replacement
+                                   else mention)
+                written_spans.append(schemes.Span(kind, len(written),
+                                                  len(written) + len(chosen[key])))
+                written.extend(chosen[key])
+                cursor = end
+            written.extend(sentence[cursor:])
+            tokens[index] = written
+            tags[index] = schemes.tags_from_spans(written_spans, len(written),
+                                                  self.config.train_scheme)
+        return tokens, tags
 
 
 def optimization_step(model: TrainingObjective, optimizer: torch.optim.Optimizer, batch: Batch,

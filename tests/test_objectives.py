@@ -188,6 +188,51 @@ def test_a_model_file_from_before_these_settings_loads_with_them_off(data, tmp_p
     assert recipe.exit_code == 0 and "average_from = 0" in recipe.output
 
 
+def test_mention_replacement_draws_mentions_of_the_same_type_alike_within_a_document(data):
+    from nerlstm import schemes
+
+    config = replace(CONFIG, mention_replacement=1.0, context_dropout=0.0)
+    tagger = build_tagger(data[0], config, "cpu")
+    training = TrainingData(data[0], tagger.encoder, config, "cpu")
+    known = {kind: set(mentions) for kind, mentions in training.mentions.items()}
+    indices = list(range(len(data[0])))
+    tokens, tags = training.replaced_mentions(indices, training.contexts, random.Random(3))
+    replaced = 0
+    for index in indices:
+        before = schemes.spans(training.tags[index])
+        after = schemes.spans(tags[index])
+        assert [span.type for span in after] == [span.type for span in before]
+        assert set(tags[index]) <= set(tagger.encoder.tags.index)  # the training scheme
+        # Outside the mentions, the sentence is as it was.
+        outside = [token for position, token in enumerate(tokens[index])
+                   if tags[index][position] == "O"]
+        assert outside == [token for position, token in enumerate(training.tokens[index])
+                           if training.tags[index][position] == "O"]
+        for old, new in zip(before, after):
+            mention = tuple(tokens[index][new.start:new.end])
+            assert mention in known[new.type]
+            replaced += mention != tuple(training.tokens[index][old.start:old.end])
+    assert replaced > 0.5 * sum(len(spans) for spans in training.entities)
+    # A name repeated in its document is replaced the same way each time.
+    by_name: dict = {}
+    for index in indices:
+        for old, new in zip(schemes.spans(training.tags[index]), schemes.spans(tags[index])):
+            key = (training.contexts[index], old.type,
+                   tuple(training.tokens[index][old.start:old.end]))
+            by_name.setdefault(key, []).append(tuple(tokens[index][new.start:new.end]))
+    assert sum(len(names) > 1 for names in by_name.values()) >= 10
+    assert all(len(set(names)) == 1 for names in by_name.values())
+    # Off, a batch is built from the sentences as they are, and no random draw is spent.
+    plain = replace(config, mention_replacement=0.0, word_unk_prob=0.0)
+    rng = random.Random(3)
+    batch = TrainingData(data[0], tagger.encoder, plain, "cpu").batch(indices[:20], rng)
+    assert rng.random() == random.Random(3).random()
+    expected = tagger.encoder.batch(training.tokens, indices[:20], training.tags,
+                                    training.contexts)
+    assert torch.equal(batch.word_ids, expected.word_ids)
+    assert torch.equal(batch.tag_ids, expected.tag_ids)
+
+
 def test_learning_rate_schedules_against_their_formulas():
     inverse = replace(CONFIG, lr=0.02, lr_decay=0.05, epochs=50)
     assert [epoch_learning_rate(inverse, epoch) for epoch in (1, 2, 21)] == pytest.approx(
