@@ -286,7 +286,8 @@ def char_encoder(config: Config, num_chars: int) -> nn.Module:
                            embedding_dropout=config.char_dropout)
     if config.char_encoder == "cnn":
         return CharCnn(num_chars, config.char_dim, 2 * config.char_hidden,
-                       width=config.char_cnn_width, bounded=config.char_cnn_tanh, embedding_dropout=config.char_dropout)
+                       width=config.char_cnn_width, bounded=config.char_cnn_tanh,
+                       embedding_dropout=config.char_dropout)
     raise ValueError(f"unknown character encoder {config.char_encoder!r}")
 
 

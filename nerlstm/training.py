@@ -582,12 +582,13 @@ class TrainingData:
         _, _, self.word_counts = build_vocabs(self.tokens, lowercase_words=config.lowercase_words)
         self.rare = rare_word_mask(self.word_counts, encoder.words,
                                    config.unk_max_count).to(device)
-        self.entities = [schemes.spans(tags) for tags in self.tags]
-        # Every mention as it occurs, so that frequent names are drawn more often.
-        self.mentions: dict[str, list[tuple[str, ...]]] = {}
-        for tokens, entities in zip(self.tokens, self.entities):
-            for kind, start, end in entities:
-                self.mentions.setdefault(kind, []).append(tuple(tokens[start:end]))
+        if config.mention_replacement > 0:
+            self.entities = [schemes.spans(tags) for tags in self.tags]
+            # Every mention as it occurs, so that frequent names are drawn more often.
+            self.mentions: dict[str, list[tuple[str, ...]]] = {}
+            for tokens, entities in zip(self.tokens, self.entities):
+                for kind, start, end in entities:
+                    self.mentions.setdefault(kind, []).append(tuple(tokens[start:end]))
 
     def epoch_order(self, rng: random.Random) -> list[list[int]]:
         """One epoch's batches of sentence indices: whole contexts, or similar lengths."""
@@ -621,7 +622,6 @@ class TrainingData:
                                       < config.word_dropout)
             batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         return batch
-
 
     def replaced_mentions(self, indices: list[int], contexts: Sequence[int] | dict | None,
                           rng: random.Random) -> tuple[dict, dict]:
